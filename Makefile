@@ -1,0 +1,26 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup setup-test demo test diagrams bench clean
+
+setup:
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh
+
+setup-test:
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh test
+
+demo: setup
+	@mkdir -p out
+	$(BIN)/tuneplan recommend facts/profiles/beginner.yaml --format markdown --output out/demo.md --graph out/demo.svg
+	@echo "wrote out/demo.md and out/demo.svg"
+	@$(BIN)/tuneplan recommend facts/profiles/beginner.yaml --format text
+
+test: setup-test
+	$(BIN)/python -m pytest -q
+
+diagrams: setup
+	$(BIN)/tuneplan diagram --out diagrams/
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

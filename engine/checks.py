@@ -1,0 +1,85 @@
+"""`tuneplan check`: validate rule directories, the fact schema and constraint profiles, collecting
+every problem as ``file:line:col: message``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.errors import ConstraintError, Problem, RuleFileError
+from engine.facts import normalise
+from engine.ir import RuleBase
+from engine.loader import DEFAULT_RULES, load_rules
+from engine.yamlsource import iter_yaml_files, read_yaml
+
+
+def _rules_root(path: Path) -> Path | None:
+    """The rules directory a path belongs to (one holding catalog/ or sets/), if any."""
+    for candidate in (path, *path.parents):
+        if candidate.is_dir() and ((candidate / "catalog").is_dir() or (candidate / "sets").is_dir()):
+            return candidate
+    return None
+
+
+def _load(root: Path | None, problems: list[Problem]) -> RuleBase | None:
+    try:
+        return load_rules(root)
+    except RuleFileError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def check_profile(path: Path, rulebase: RuleBase) -> list[Problem]:
+    """Problems of one constraint profile: YAML, shape, and every fact against the schema."""
+    doc, problems = read_yaml(path)
+    if doc is None:
+        return problems
+    data = doc.data.get("constraints", doc.data) if isinstance(doc.data, dict) else doc.data
+    prefix: tuple[str, ...] = ("constraints",) if isinstance(doc.data, dict) and "constraints" in doc.data else ()
+    if not isinstance(data, dict):
+        return [doc.problem((), "a profile is a mapping of fact names to values (optionally under 'constraints:')")]
+    out: list[Problem] = []
+    for name, value in data.items():
+        try:
+            normalise({name: value, "model_params_b": 1} if name != "model_params_b" else {name: value}, rulebase)
+        except ConstraintError as exc:
+            out.append(doc.problem((*prefix, name), str(exc)))
+    return out
+
+
+def check_paths(paths: list[Path], rules_dir: str | None = None) -> tuple[list[Problem], str]:
+    """Every problem under ``paths`` and a one-line summary."""
+    problems: list[Problem] = []
+    roots: set[Path] = set()
+    profiles: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            problems.append(Problem(str(path), 1, 1, "no such file or directory"))
+            continue
+        root = _rules_root(path)
+        if root is not None:
+            roots.add(root.resolve())
+            continue
+        if path.is_dir() and (path / "schema.yaml").is_file():
+            sibling = path.parent / "rules"
+            roots.add((sibling if sibling.is_dir() else DEFAULT_RULES).resolve())
+            profiles.extend(p for p in iter_yaml_files([path]) if p.name != "schema.yaml")
+        elif path.is_file() and path.name == "schema.yaml":
+            sibling = path.parent.parent / "rules"
+            roots.add((sibling if sibling.is_dir() else DEFAULT_RULES).resolve())
+        else:
+            profiles.extend(iter_yaml_files([path]))
+    rulebases = {root: _load(root, problems) for root in sorted(roots)}
+    base = next((rb for rb in rulebases.values() if rb is not None), None)
+    if profiles:
+        if base is None and not rulebases:
+            base = _load(Path(rules_dir) if rules_dir else None, problems)
+        if base is not None:
+            for profile in profiles:
+                problems.extend(check_profile(profile, base))
+    problems = sorted(set(problems))
+    checked = sum(len(rb.rules()) for rb in rulebases.values() if rb is not None)
+    files = len(profiles) + sum(1 for rb in rulebases.values() if rb is not None)
+    summary = (f"{len(problems)} problem(s)" if problems else "ok") + \
+        f": {len(rulebases)} rule director{'y' if len(rulebases) == 1 else 'ies'}, {checked} rules, " \
+        f"{len(profiles)} profile(s) checked" + ("" if files else "")
+    return problems, summary

@@ -1,0 +1,139 @@
+"""Compile the IR into durable-rules ruleset definitions (JSON data, one ruleset per stage).
+
+Encoding: the constraint and derived facts of an evaluation are one fact of kind ``ctx``; each
+catalog entry a rule joins is one fact of kind ``cat:<catalog>``. A rule is one pattern (``m``) on
+the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``. Two housekeeping rules
+per stage keep durable-rules' quirks away: one that always fires on the ctx fact (deleting a
+session where nothing fired crashes), and for every joined catalog a "sink" that stores its entries
+without firing (a fact that no rule matches raises MessageNotHandledException)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from engine.ir import STAGES, Comparison, Condition, FactRef, Group, Rule, RuleBase
+from engine.operators import OPERATORS
+
+CTX_KIND = "ctx"
+ALWAYS_RULE = "tp--ctx-seen"
+SINK_PREFIX = "tp--sink-"
+_NEVER_KIND = "tp--never"
+
+
+@dataclass(frozen=True)
+class CompiledStage:
+    """One stage as a durable-rules definition, plus what the runtime needs to feed it."""
+
+    stage: str
+    name: str                       # versioned ruleset name: stage + content hash
+    definition: Any                 # {rule_name: {"all": [...]}}; actions are attached by the runtime
+    rules: Any                      # rule id -> Rule
+    joined_catalogs: tuple[str, ...]
+
+
+def entry_kind(catalog: str) -> str:
+    """The ``kind`` of an asserted catalog entry fact."""
+    return f"cat:{catalog}"
+
+
+def compile_rulebase(rulebase: RuleBase) -> tuple[CompiledStage, ...]:
+    """Compile every stage of the rule base."""
+    return tuple(compile_stage(rulebase, stage) for stage in STAGES)
+
+
+def compile_stage(rulebase: RuleBase, stage: str) -> CompiledStage:
+    """Compile the rules of one stage into a durable-rules ruleset definition."""
+    rules = rulebase.rules_in_stage(stage)
+    definition: dict[str, Any] = {ALWAYS_RULE: {"all": [{"m": {"kind": CTX_KIND}}]}}
+    joined: list[str] = []
+    for rule in rules:
+        for suffix, bound in _variants(rule, rulebase):
+            definition[rule.id + suffix] = {"all": _patterns(rule, bound)}
+        if rule.join and rule.join not in joined:
+            joined.append(rule.join)
+    for catalog in joined:
+        definition[SINK_PREFIX + catalog] = {"all": [{"m": {"kind": entry_kind(catalog)}},
+                                                     {"n": {"kind": _NEVER_KIND}}]}
+    text = json.dumps(definition, sort_keys=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return CompiledStage(stage, f"tp-{stage}-{digest}", definition,
+                         MappingProxyType({r.id: r for r in rules}), tuple(joined))
+
+
+VARIANT_SEP = "#"
+
+
+def rule_id_of(rule_name: str) -> str:
+    """The rule id of a compiled durable-rules rule name (variants carry a ``#value`` suffix)."""
+    return rule_name.split(VARIANT_SEP, 1)[0]
+
+
+def _list_refs(cond: Condition | None) -> list[str]:
+    """Facts compared by ``contains``/``lacks`` with a list attribute: durable-rules cannot join on
+    them, so the rule is expanded into one variant per value of that (enum) fact."""
+    if cond is None:
+        return []
+    if isinstance(cond, Group):
+        return [name for item in cond.items for name in _list_refs(item)]
+    if cond.op in ("contains", "lacks") and isinstance(cond.value, FactRef):
+        return [cond.value.fact]
+    return []
+
+
+def _variants(rule: Rule, rulebase: RuleBase) -> list[tuple[str, dict[str, Any]]]:
+    variants: list[tuple[str, dict[str, Any]]] = [("", {})]
+    for fact in sorted(set(_list_refs(rule.where))):
+        values = rulebase.facts[fact].values
+        variants = [(f"{suffix}{VARIANT_SEP}{value}", {**bound, fact: value})
+                    for suffix, bound in variants for value in values]
+    return variants
+
+
+def _patterns(rule: Rule, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    ctx_terms: list[Any] = [{"kind": CTX_KIND}]
+    if rule.when is not None:
+        ctx_terms.append(_condition(rule.when, negate=False, on_entry=False, bound={}))
+    ctx_terms.extend({fact: value} for fact, value in sorted(bound.items()))
+    if rule.join is None:
+        return [{"m": _and(ctx_terms)}]
+    entry_terms: list[Any] = [{"kind": entry_kind(rule.join)}]
+    if rule.where is not None:
+        entry_terms.append(_condition(rule.where, negate=False, on_entry=True, bound=bound))
+    return [{"x": _and(ctx_terms)}, {"e": _and(entry_terms)}]
+
+
+def _and(terms: list[Any]) -> Any:
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+def _condition(cond: Condition, *, negate: bool, on_entry: bool, bound: dict[str, Any]) -> Any:
+    if isinstance(cond, Comparison):
+        op = OPERATORS[OPERATORS[cond.op].negation] if negate else OPERATORS[cond.op]
+        if negate and cond.op == "exists":
+            value = not cond.value
+        else:
+            value = cond.value
+        if isinstance(value, FactRef) and value.fact in bound:
+            operand = bound[value.fact]
+        elif isinstance(value, FactRef):
+            operand = {"x": value.fact}
+        else:
+            operand = value
+        return op.compile(attribute_key(cond.subject, on_entry), operand)
+    if cond.kind == "not":
+        return _condition(cond.items[0], negate=not negate, on_entry=on_entry, bound=bound)
+    # De Morgan: a negated all is an any of negations, and the reverse.
+    combinator = {"all": "$and", "any": "$or"}[cond.kind]
+    if negate:
+        combinator = "$or" if combinator == "$and" else "$and"
+    parts = [_condition(item, negate=negate, on_entry=on_entry, bound=bound) for item in cond.items]
+    return parts[0] if len(parts) == 1 else {combinator: parts}
+
+
+def attribute_key(name: str, on_entry: bool) -> str:
+    """The key an attribute has in the asserted fact (an entry's id is stored as ``entry``)."""
+    return "entry" if on_entry and name == "id" else name

@@ -1,0 +1,104 @@
+"""Constraint facts: validate and normalise what a user gives (CLI strings, a profile, a dict)
+against the fact schema — types, units, ranges, enums, catalog ids, defaults. Never mutates its input."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from engine.errors import ConstraintError
+from engine.ir import FactSpec, RuleBase
+from engine.suggest import did_you_mean
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def constraint_specs(rulebase: RuleBase) -> dict[str, FactSpec]:
+    """The facts a user may give (the schema's constraints, not the derived facts)."""
+    return {n: f for n, f in rulebase.facts.items() if f.derived_stage is None}
+
+
+def normalise(raw: Mapping[str, Any], rulebase: RuleBase) -> dict[str, Any]:
+    """Validated constraint facts with defaults filled in; raises ConstraintError naming the fact."""
+    specs = constraint_specs(rulebase)
+    out: dict[str, Any] = {}
+    for given_name, value in raw.items():
+        name = str(given_name).replace("-", "_")
+        spec = specs.get(name)
+        if spec is None:
+            if name in rulebase.facts:
+                raise ConstraintError(name, "is derived by the engine and cannot be given")
+            raise ConstraintError(name, f"unknown fact{did_you_mean(name, specs)}; "
+                                        f"known facts: {', '.join(sorted(specs))}")
+        if value is None:
+            continue
+        out[name] = coerce(spec, value, rulebase)
+    for name, spec in specs.items():
+        if name not in out and spec.default is not None:
+            out[name] = spec.default
+    if "model" not in out and "model_params_b" not in out:
+        raise ConstraintError("model", "name a catalog model (e.g. --model llama-3.1-8b) or give the size "
+                                       "with model_params_b (e.g. --model-params-b 7)")
+    return out
+
+
+def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
+    """One value, converted from text where needed and checked against its spec."""
+    name = spec.name
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConstraintError(name, f"expected true or false, got {value!r}")
+    if spec.type in ("number", "integer"):
+        return _number(spec, value)
+    text = str(value).strip()
+    if spec.type == "enum":
+        if text not in spec.values:
+            raise ConstraintError(name, f"'{text}' is not allowed{did_you_mean(text, spec.values)}; "
+                                        f"allowed: {', '.join(spec.values)}")
+        return text
+    if spec.type == "catalog":
+        catalog = rulebase.catalogs.get(spec.catalog)
+        ids = catalog.ids() if catalog else ()
+        if text not in ids:
+            raise ConstraintError(name, f"unknown {spec.catalog} id '{text}'{did_you_mean(text, ids)}; "
+                                        f"known: {', '.join(ids)}")
+        return text
+    raise ConstraintError(name, f"has unsupported type {spec.type}")  # pragma: no cover - schema-checked
+
+
+def _number(spec: FactSpec, value: Any) -> int | float:
+    name = spec.name
+    kind = "a whole number" if spec.type == "integer" else "a number"
+    unit = f" ({spec.unit})" if spec.unit else ""
+    if isinstance(value, bool):
+        raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}")
+    if isinstance(value, str):
+        try:
+            number: float = float(value.strip().replace("_", ""))
+        except ValueError:
+            raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}") from None
+    elif isinstance(value, int | float):
+        number = value
+    else:
+        raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}")
+    if math.isnan(number) or math.isinf(number):
+        raise ConstraintError(name, f"expected a finite number{unit}, got {value!r}")
+    if spec.type == "integer":
+        if number != int(number):
+            raise ConstraintError(name, f"expected a whole number{unit}, got {value!r}")
+        number = int(number)
+    if spec.minimum is not None and number < spec.minimum:
+        raise ConstraintError(name, f"must be at least {spec.minimum:g}{unit}, got {value!r}")
+    if spec.min_exclusive is not None and number <= spec.min_exclusive:
+        raise ConstraintError(name, f"must be greater than {spec.min_exclusive:g}{unit}, got {value!r}")
+    if spec.maximum is not None and number > spec.maximum:
+        raise ConstraintError(name, f"must be at most {spec.maximum:g}{unit}, got {value!r}")
+    return number

@@ -1,0 +1,178 @@
+"""The engine-neutral rule base: frozen records built by the loader and read by the compiler,
+the decision logic, lint, why-not and diagrams. Nothing here knows about durable-rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+STAGES = ("choice", "infrastructure", "delivery")
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: file, 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class FactRef:
+    """A comparison operand that names a fact instead of a literal: ``{fact: interface}``."""
+
+    fact: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``subject <op> value``; subject is a fact name (in when) or an entry attribute (in where)."""
+
+    subject: str
+    op: str
+    value: Any
+    loc: Location
+
+
+@dataclass(frozen=True)
+class Group:
+    """``all`` / ``any`` of conditions, or ``not`` of exactly one."""
+
+    kind: str
+    items: tuple[Condition, ...]
+    loc: Location
+
+
+Condition = Comparison | Group
+
+
+@dataclass(frozen=True)
+class Action:
+    """One effect of a rule. kind: exclude, score, require or warn.
+
+    For exclude/score/require, ``decision`` names the decision and ``option`` the option id
+    (None means "the joined catalog entry"). ``points`` is the score. For warn, ``warning`` and
+    ``message`` (a template) and ``level``.
+    """
+
+    kind: str
+    decision: str = ""
+    option: str | None = None
+    points: float = 0.0
+    warning: str = ""
+    message: str = ""
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule: conditions on facts (when), optionally joined with each entry of a catalog (for/where)."""
+
+    id: str
+    ruleset: str
+    stage: str
+    description: str
+    source: str
+    because: str
+    when: Condition | None
+    join: str | None
+    where: Condition | None
+    actions: tuple[Action, ...]
+    loc: Location
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules of one file, evaluated in one stage."""
+
+    name: str
+    stage: str
+    description: str
+    source: str
+    file: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One catalog record (a tool, GPU, platform, model ...), its attributes and source."""
+
+    id: str
+    catalog: str
+    attrs: Mapping[str, Any]
+    source: str
+    loc: Location
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """An attribute, or ``default``."""
+        return self.attrs.get(name, default)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """A named list of entries, in file order (which is the deterministic tie-break)."""
+
+    name: str
+    description: str
+    file: str
+    entries: tuple[CatalogEntry, ...]
+
+    def ids(self) -> tuple[str, ...]:
+        """Entry ids in file order."""
+        return tuple(e.id for e in self.entries)
+
+    def by_id(self, entry_id: str) -> CatalogEntry | None:
+        """The entry with this id, if any."""
+        for entry in self.entries:
+            if entry.id == entry_id:
+                return entry
+        return None
+
+
+@dataclass(frozen=True)
+class FactSpec:
+    """A fact of the schema: a constraint (derived_stage is None) or a fact derived before a stage."""
+
+    name: str
+    type: str
+    description: str
+    unit: str = ""
+    values: tuple[str, ...] = ()
+    catalog: str = ""
+    default: Any = None
+    minimum: float | None = None
+    maximum: float | None = None
+    min_exclusive: float | None = None
+    derived_stage: str | None = None
+
+
+@dataclass(frozen=True, eq=False)  # identity: the loader returns one object per content digest
+class RuleBase:
+    """Everything loaded from a rules directory and the fact schema, checked and frozen."""
+
+    root: str
+    rulesets: tuple[RuleSet, ...]
+    catalogs: Mapping[str, Catalog]
+    facts: Mapping[str, FactSpec]
+    digest: str
+    scenario_files: tuple[str, ...] = field(default=())
+
+    def rules(self) -> tuple[Rule, ...]:
+        """All rules, in ruleset then file order."""
+        return tuple(r for rs in self.rulesets for r in rs.rules)
+
+    def rules_in_stage(self, stage: str) -> tuple[Rule, ...]:
+        """The rules evaluated in ``stage``."""
+        return tuple(r for rs in self.rulesets if rs.stage == stage for r in rs.rules)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (KeyError if none)."""
+        for r in self.rules():
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)

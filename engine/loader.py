@@ -1,0 +1,485 @@
+"""Load a rules directory: YAML (line-aware, safe) → shape check (JSON Schema) → meaning check
+(unknown facts and attributes, duplicate ids, references, stages) → frozen IR. Every problem of
+every file is collected and reported together as ``file:line:col: message``."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from engine.decisions import DECISIONS
+from engine.errors import Problem, RuleFileError
+from engine.ir import (
+    STAGES,
+    Action,
+    Catalog,
+    CatalogEntry,
+    Comparison,
+    Condition,
+    FactRef,
+    FactSpec,
+    Group,
+    Location,
+    Rule,
+    RuleBase,
+    RuleSet,
+)
+from engine.operators import OPERATORS
+from engine.schema import check_shape
+from engine.suggest import did_you_mean
+from engine.yamlsource import Document, Path_, iter_yaml_files, read_yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = PROJECT_ROOT / "rules"
+DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")
+_FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")
+
+
+def load_rules(rules_dir: str | Path | None = None) -> RuleBase:
+    """Load and check the rule base in ``rules_dir`` (default: the project's rules/); cached by content."""
+    root = Path(rules_dir) if rules_dir is not None else DEFAULT_RULES
+    if not root.is_dir():
+        raise RuleFileError([Problem(str(root), 1, 1, "rules directory not found")])
+    facts_file = root.parent / "facts" / "schema.yaml"
+    if not facts_file.is_file():
+        facts_file = DEFAULT_FACTS
+    files = [*iter_yaml_files([root]), facts_file]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(str(path.relative_to(path.anchor)).encode())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return _load_cached(str(root.resolve()), str(facts_file.resolve()), digest.hexdigest())
+
+
+@lru_cache(maxsize=16)
+def _load_cached(root: str, facts_file: str, digest: str) -> RuleBase:
+    return _Loader(Path(root), Path(facts_file), digest).load()
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class _Loader:
+    root: Path
+    facts_file: Path
+    digest: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def load(self) -> RuleBase:
+        facts = self._load_facts()
+        catalog_docs, set_docs, scenario_files = self._read_files()
+        catalogs = self._build_catalogs(catalog_docs)
+        self._check_fact_catalogs(facts, catalogs)
+        rulesets = self._build_rulesets(set_docs, facts, catalogs)
+        if self.problems:
+            raise RuleFileError(self.problems)
+        return RuleBase(
+            root=str(self.root),
+            rulesets=tuple(sorted(rulesets, key=lambda rs: (STAGES.index(rs.stage), rs.name))),
+            catalogs=MappingProxyType(catalogs),
+            facts=MappingProxyType(facts),
+            digest=self.digest,
+            scenario_files=tuple(scenario_files),
+        )
+
+    # -- files -------------------------------------------------------------------------------
+    def _read_files(self) -> tuple[list[Document], list[Document], list[str]]:
+        catalogs: list[Document] = []
+        sets: list[Document] = []
+        scenarios: list[str] = []
+        for path in iter_yaml_files([self.root]):
+            rel = path.relative_to(self.root).parts
+            kind = rel[0] if len(rel) > 1 else ""
+            if kind == "tests":
+                scenarios.append(str(path))
+                continue
+            doc, problems = read_yaml(path, _display(path))
+            self.problems.extend(problems)
+            if doc is None:
+                continue
+            if kind == "catalog":
+                self.problems.extend(check_shape(doc, "catalog"))
+                catalogs.append(doc)
+            elif kind == "sets":
+                self.problems.extend(check_shape(doc, "ruleset"))
+                sets.append(doc)
+            else:
+                self.problems.append(doc.problem((), "rule files live in catalog/, sets/ or tests/ "
+                                                     "under the rules directory"))
+        return catalogs, sets, scenarios
+
+    # -- fact schema ---------------------------------------------------------------------------
+    def _load_facts(self) -> dict[str, FactSpec]:
+        doc, problems = read_yaml(self.facts_file, _display(self.facts_file))
+        self.problems.extend(problems)
+        if doc is None:
+            return {}
+        if not isinstance(doc.data, dict):
+            self.problems.append(doc.problem((), "fact schema must be a mapping with 'constraints' and 'derived'"))
+            return {}
+        facts: dict[str, FactSpec] = {}
+        for section in ("constraints", "derived"):
+            block = doc.data.get(section, {})
+            if not isinstance(block, dict):
+                self.problems.append(doc.problem((section,), f"'{section}' must be a mapping of fact names"))
+                continue
+            for name, spec in block.items():
+                fact = self._fact_spec(doc, (section, name), name, spec, derived=section == "derived")
+                if fact is None:
+                    continue
+                if name in facts:
+                    self.problems.append(doc.problem((section, name), f"fact '{name}' is declared twice"))
+                facts[name] = fact
+        for key in doc.data:
+            if key not in ("constraints", "derived"):
+                self.problems.append(doc.problem((key,), f"unknown key '{key}'"
+                                                         f"{did_you_mean(key, ['constraints', 'derived'])}"))
+        return facts
+
+    def _fact_spec(self, doc: Document, path: Path_, name: str, spec: Any, *, derived: bool) -> FactSpec | None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not isinstance(spec, dict):
+            self.problems.append(doc.problem(path, f"fact '{name}': needs a snake_case name and a mapping"))
+            return None
+        known = {"type", "description", "unit", "values", "catalog", "default", "min", "max",
+                 "min_exclusive", "stage"}
+        for key in spec:
+            if key not in known:
+                self.problems.append(doc.problem((*path, key), f"fact '{name}': unknown key '{key}'"
+                                                               f"{did_you_mean(key, known)}"))
+        ftype = spec.get("type")
+        if ftype not in _FACT_TYPES:
+            self.problems.append(doc.problem((*path, "type"), f"fact '{name}': type must be one of "
+                                                              f"{', '.join(_FACT_TYPES)}"))
+            return None
+        stage = spec.get("stage")
+        if derived and stage not in STAGES:
+            self.problems.append(doc.problem((*path, "stage"), f"derived fact '{name}': stage must be one of "
+                                                               f"{', '.join(STAGES)}"))
+            return None
+        values = spec.get("values", [])
+        if ftype == "enum" and (not isinstance(values, list) or not values):
+            self.problems.append(doc.problem(path, f"fact '{name}': an enum needs a list of values"))
+            return None
+        if not spec.get("description"):
+            self.problems.append(doc.problem(path, f"fact '{name}': needs a description"))
+        return FactSpec(
+            name=name, type=ftype, description=str(spec.get("description", "")), unit=str(spec.get("unit", "")),
+            values=tuple(str(v) for v in values), catalog=str(spec.get("catalog", "")),
+            default=spec.get("default"), minimum=spec.get("min"), maximum=spec.get("max"),
+            min_exclusive=spec.get("min_exclusive"), derived_stage=stage if derived else None,
+        )
+
+    def _check_fact_catalogs(self, facts: Mapping[str, FactSpec], catalogs: Mapping[str, Catalog]) -> None:
+        for fact in facts.values():
+            if fact.type == "catalog" and fact.catalog not in catalogs:
+                self.problems.append(Problem(_display(self.facts_file), 1, 1,
+                                             f"fact '{fact.name}' refers to catalog '{fact.catalog}', which "
+                                             f"does not exist{did_you_mean(fact.catalog, catalogs)}"))
+
+    # -- catalogs ------------------------------------------------------------------------------
+    def _build_catalogs(self, docs: list[Document]) -> dict[str, Catalog]:
+        catalogs: dict[str, Catalog] = {}
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+                continue
+            name = str(data.get("catalog", ""))
+            if name in catalogs:
+                self.problems.append(doc.problem(("catalog",), f"catalog '{name}' is defined twice "
+                                                               f"(also in {catalogs[name].file})"))
+                continue
+            entries: list[CatalogEntry] = []
+            seen: set[str] = set()
+            for i, raw in enumerate(data["entries"]):
+                if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                    continue
+                entry_id = raw["id"]
+                if entry_id in seen:
+                    self.problems.append(doc.problem(("entries", i, "id"),
+                                                     f"catalog '{name}': duplicate id '{entry_id}'"))
+                    continue
+                seen.add(entry_id)
+                line, col = doc.where(("entries", i))
+                attrs = {k: v for k, v in raw.items() if k not in ("id", "source")}
+                entries.append(CatalogEntry(entry_id, name, MappingProxyType(attrs), str(raw.get("source", "")),
+                                            Location(doc.file, line, col)))
+            catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries))
+        for decision in DECISIONS.values():
+            if decision.catalog not in catalogs:
+                self.problems.append(Problem(_display(self.root), 1, 1,
+                                             f"decision '{decision.name}' needs catalog '{decision.catalog}' "
+                                             f"(rules/catalog/{decision.catalog}.yaml), which is missing"))
+        return catalogs
+
+    # -- rule sets -----------------------------------------------------------------------------
+    def _build_rulesets(self, docs: list[Document], facts: Mapping[str, FactSpec],
+                        catalogs: Mapping[str, Catalog]) -> list[RuleSet]:
+        rulesets: list[RuleSet] = []
+        rule_ids: dict[str, str] = {}
+        names: dict[str, str] = {}
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+                continue
+            name, stage = str(data.get("ruleset", "")), str(data.get("stage", ""))
+            if stage not in STAGES:
+                continue
+            if name in names:
+                self.problems.append(doc.problem(("ruleset",), f"rule set '{name}' is defined twice "
+                                                               f"(also in {names[name]})"))
+                continue
+            names[name] = doc.file
+            rules: list[Rule] = []
+            for i, raw in enumerate(data["rules"]):
+                if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
+                    continue
+                rule_id = raw["id"]
+                if rule_id in rule_ids:
+                    self.problems.append(doc.problem(("rules", i, "id"), f"rule '{rule_id}': duplicate rule id "
+                                                                         f"(also in {rule_ids[rule_id]})"))
+                    continue
+                rule_ids[rule_id] = f"{doc.file}:{doc.where(('rules', i))[0]}"
+                rule = _RuleBuilder(self, doc, ("rules", i), raw, name, stage, str(data.get("source", "")),
+                                    facts, catalogs).build()
+                if rule is not None:
+                    rules.append(rule)
+            rulesets.append(RuleSet(name, stage, str(data.get("description", "")), str(data.get("source", "")),
+                                    doc.file, tuple(rules)))
+        return rulesets
+
+
+@dataclass
+class _RuleBuilder:
+    loader: _Loader
+    doc: Document
+    path: Path_
+    raw: dict[str, Any]
+    ruleset: str
+    stage: str
+    default_source: str
+    facts: Mapping[str, FactSpec]
+    catalogs: Mapping[str, Catalog]
+
+    @property
+    def rule_id(self) -> str:
+        return str(self.raw["id"])
+
+    def error(self, path: Path_, message: str) -> None:
+        self.loader.problems.append(self.doc.problem((*self.path, *path), f"rule '{self.rule_id}': {message}"))
+
+    def visible_facts(self) -> dict[str, FactSpec]:
+        stage_index = STAGES.index(self.stage)
+        return {n: f for n, f in self.facts.items()
+                if f.derived_stage is None or STAGES.index(f.derived_stage) <= stage_index}
+
+    def build(self) -> Rule | None:
+        join = self.raw.get("for")
+        catalog = None
+        if join is not None:
+            catalog = self.catalogs.get(join)
+            if catalog is None:
+                self.error(("for",), f"unknown catalog '{join}'{did_you_mean(join, self.catalogs)}; "
+                                     f"catalogs: {', '.join(sorted(self.catalogs))}")
+        if "where" in self.raw and join is None:
+            self.error(("where",), "'where' tests a catalog entry and needs 'for: <catalog>'")
+        when = self.condition(self.raw["when"], ("when",), None) if "when" in self.raw else None
+        where = self.condition(self.raw["where"], ("where",), catalog) if "where" in self.raw and catalog else None
+        actions = self.actions(self.raw.get("then", {}), catalog)
+        self.check_template(str(self.raw.get("because", "")), ("because",), catalog)
+        line, col = self.doc.where(self.path)
+        return Rule(
+            id=self.rule_id, ruleset=self.ruleset, stage=self.stage,
+            description=str(self.raw.get("description", "")),
+            source=str(self.raw.get("source", self.default_source)), because=str(self.raw.get("because", "")),
+            when=when, join=join if catalog else None, where=where, actions=tuple(actions),
+            loc=Location(self.doc.file, line, col),
+        )
+
+    # -- conditions ----------------------------------------------------------------------------
+    def condition(self, raw: Any, path: Path_, catalog: Catalog | None) -> Condition | None:
+        if not isinstance(raw, dict):
+            return None
+        line, col = self.doc.where((*self.path, *path))
+        loc = Location(self.doc.file, line, col)
+        items: list[Condition] = []
+        for key, value in raw.items():
+            sub = (*path, key)
+            if key in ("all", "any") and isinstance(value, list):
+                parts = [c for i, v in enumerate(value) if (c := self.condition(v, (*sub, i), catalog))]
+                items.append(Group(key, tuple(parts), loc))
+            elif key == "not":
+                part = self.condition(value, sub, catalog)
+                if part is not None:
+                    items.append(Group("not", (part,), loc))
+            else:
+                items.extend(self.tests(key, value, sub, catalog))
+        if len(items) == 1:
+            return items[0]
+        return Group("all", tuple(items), loc)
+
+    def tests(self, subject: str, raw: Any, path: Path_, catalog: Catalog | None) -> list[Comparison]:
+        line, col = self.doc.where((*self.path, *path))
+        loc = Location(self.doc.file, line, col)
+        kind = self.subject_kind(subject, path, catalog)
+        ops = raw if isinstance(raw, dict) else {"eq": raw}
+        out: list[Comparison] = []
+        for op, operand in ops.items():
+            if op == "between" and isinstance(operand, list) and len(operand) == 2:
+                out.append(Comparison(subject, "gte", operand[0], loc))
+                out.append(Comparison(subject, "lte", operand[1], loc))
+                continue
+            if op not in OPERATORS:
+                continue  # the schema already reported it
+            value: Any = operand
+            if isinstance(operand, dict):
+                ref = str(operand.get("fact", ""))
+                if catalog is None:
+                    self.error(path, f"{{fact: {ref}}} compares a catalog entry with a fact; use it in 'where'")
+                elif ref not in self.visible_facts():
+                    self.error(path, f"unknown fact '{ref}'{did_you_mean(ref, self.visible_facts())}")
+                elif op in ("contains", "lacks") and self.facts[ref].type != "enum":
+                    self.error(path, f"'{op}: {{fact: {ref}}}' needs an enum fact (the rule is expanded per "
+                                     f"value); '{ref}' is {self.facts[ref].type}")
+                value = FactRef(ref)
+            elif kind is not None:
+                self.check_operand(subject, op, operand, kind, path)
+            out.append(Comparison(subject, op, value, loc))
+        return out
+
+    def subject_kind(self, subject: str, path: Path_, catalog: Catalog | None) -> FactSpec | None:
+        if catalog is not None:
+            attrs = {a for e in catalog.entries for a in e.attrs} | {"id"}
+            if subject not in attrs:
+                self.error(path, f"catalog '{catalog.name}' has no attribute '{subject}'"
+                                 f"{did_you_mean(subject, attrs)}")
+            return None
+        visible = self.visible_facts()
+        if subject not in visible:
+            later = self.facts.get(subject)
+            if later is not None:
+                self.error(path, f"fact '{subject}' is derived only before the {later.derived_stage} stage; "
+                                 f"this rule runs in the {self.stage} stage")
+            else:
+                self.error(path, f"unknown fact '{subject}'{did_you_mean(subject, visible)}")
+            return None
+        return visible[subject]
+
+    def check_operand(self, subject: str, op: str, operand: Any, fact: FactSpec, path: Path_) -> None:
+        values = operand if isinstance(operand, list) else [operand]
+        for value in values:
+            if OPERATORS[op].operand == "bool":
+                continue
+            if fact.type in ("number", "integer"):
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    self.error(path, f"fact '{subject}' is a number; {op} {value!r} is not")
+            elif fact.type == "bool":
+                if not isinstance(value, bool):
+                    self.error(path, f"fact '{subject}' is true or false; {op} {value!r} is not")
+            elif fact.type == "enum":
+                if str(value) not in fact.values:
+                    self.error(path, f"fact '{subject}' has no value '{value}'{did_you_mean(str(value), fact.values)}"
+                                     f"; allowed: {', '.join(fact.values)}")
+            elif fact.type == "catalog":
+                catalog = self.catalogs.get(fact.catalog)
+                if catalog is not None and catalog.by_id(str(value)) is None:
+                    self.error(path, f"fact '{subject}': unknown {fact.catalog} id '{value}'"
+                                     f"{did_you_mean(str(value), catalog.ids())}")
+            if OPERATORS[op].operand == "number" and fact.type not in ("number", "integer"):
+                self.error(path, f"'{op}' compares numbers, but fact '{subject}' is {fact.type}")
+
+    # -- actions -------------------------------------------------------------------------------
+    def actions(self, raw: Any, catalog: Catalog | None) -> list[Action]:
+        if not isinstance(raw, dict):
+            return []
+        out: list[Action] = []
+        for kind, value in raw.items():
+            path: Path_ = ("then", kind)
+            if kind == "warn" and isinstance(value, dict):
+                self.check_template(str(value.get("message", "")), (*path, "message"), catalog)
+                out.append(Action("warn", warning=str(value.get("id", "")), message=str(value.get("message", "")),
+                                  level=str(value.get("level", "warning"))))
+            elif kind == "exclude" and isinstance(value, str):
+                if self.check_decision(value, path, catalog, joined=True):
+                    out.append(Action("exclude", decision=value))
+            elif kind == "exclude" and isinstance(value, dict):
+                for decision, ids in value.items():
+                    if self.check_decision(decision, (*path, decision), None, joined=False):
+                        for option in ids:
+                            self.check_option(decision, option, (*path, decision))
+                            out.append(Action("exclude", decision=decision, option=option))
+            elif kind == "score" and isinstance(value, dict):
+                for decision, points in value.items():
+                    if isinstance(points, int | float):
+                        if self.check_decision(decision, (*path, decision), catalog, joined=True):
+                            out.append(Action("score", decision=decision, points=float(points)))
+                    elif isinstance(points, dict) and self.check_decision(decision, (*path, decision), None,
+                                                                          joined=False):
+                        for option, pts in points.items():
+                            self.check_option(decision, option, (*path, decision))
+                            out.append(Action("score", decision=decision, option=option, points=float(pts)))
+            elif kind == "require" and isinstance(value, dict):
+                for decision, option in value.items():
+                    if self.check_decision(decision, (*path, decision), None, joined=False):
+                        self.check_option(decision, option, (*path, decision))
+                        out.append(Action("require", decision=decision, option=option))
+        return out
+
+    def check_decision(self, decision: str, path: Path_, catalog: Catalog | None, *, joined: bool) -> bool:
+        spec = DECISIONS.get(decision)
+        if spec is None:
+            self.error(path, f"unknown decision '{decision}'{did_you_mean(decision, DECISIONS)}; "
+                             f"decisions: {', '.join(DECISIONS)}")
+            return False
+        if spec.stage != self.stage:
+            self.error(path, f"decision '{decision}' is made in the {spec.stage} stage, "
+                             f"but this rule set runs in the {self.stage} stage")
+            return False
+        if joined:
+            if catalog is None:
+                self.error(path, f"'{decision}' without ids acts on the joined entry; add 'for: {spec.catalog}' "
+                                 f"or list the ids")
+                return False
+            if catalog.name != spec.catalog:
+                self.error(path, f"decision '{decision}' chooses among '{spec.catalog}', but the rule joins "
+                                 f"'{catalog.name}'")
+                return False
+        return True
+
+    def check_option(self, decision: str, option: str, path: Path_) -> None:
+        spec = DECISIONS[decision]
+        catalog = self.catalogs.get(spec.catalog)
+        if catalog is None:
+            return
+        entry = catalog.by_id(option)
+        options = [e.id for e in catalog.entries if not spec.kind or e.get("kind") == spec.kind]
+        if entry is None or option not in options:
+            self.error(path, f"decision '{decision}' has no option '{option}'{did_you_mean(option, options)}")
+
+    def check_template(self, text: str, path: Path_, catalog: Catalog | None) -> None:
+        visible = self.visible_facts()
+        for match in PLACEHOLDER.finditer(text):
+            head, attr = match.group(1), match.group(2)
+            if head == "entry":
+                if catalog is None:
+                    self.error(path, f"placeholder '{match.group(0)}' needs 'for: <catalog>'")
+                elif attr and attr != "id" and not any(attr in e.attrs for e in catalog.entries):
+                    names = {a for e in catalog.entries for a in e.attrs}
+                    self.error(path, f"placeholder '{match.group(0)}': catalog '{catalog.name}' has no attribute "
+                                     f"'{attr}'{did_you_mean(attr, names)}")
+            elif attr is not None or head not in visible:
+                self.error(path, f"placeholder '{match.group(0)}' names no fact{did_you_mean(head, visible)}")

@@ -1,0 +1,320 @@
+"""One recommendation, end to end: facts → choice stage (tool, method) → memory estimate →
+infrastructure stage (GPU, platform; fit, price) → cost → delivery stage (workflow, deployment,
+warnings) → Recommendation with its provenance graph. Each stage is a durable-rules evaluation;
+between stages the estimators add derived facts that later rules read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from engine import hardware, memory
+from engine.compiler import compile_rulebase
+from engine.decisions import DECISIONS
+from engine.facts import normalise
+from engine.ir import CatalogEntry, RuleBase
+from engine.loader import load_rules
+from engine.recommendation import Estimate, Recommendation, TraceStep, Warning_
+from engine.runtime import DurableRuntime, Firing
+from engine.tally import DecisionResult, Effect, render_template, tally
+
+TODAY = dt.date(2026, 11, 28)   # "now" for price ages; overridable for tests and reproducible output
+PRICE_STALE_DAYS = 365
+GPU_COUNTS = (1, 2, 4, 8)
+_SPOT_TIERS = ("spot", "community")
+
+
+@dataclass
+class Engine:
+    """A loaded rule base with its compiled durable-rules runtime."""
+
+    rulebase: RuleBase
+    runtime: DurableRuntime
+    today: dt.date = TODAY
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def for_rules(cls, rules_dir: str | Path | None = None) -> Engine:
+        """The engine of a rules directory, compiled once per content."""
+        return _engine_for(load_rules(rules_dir))
+
+    def recommend(self, constraints: Mapping[str, Any]) -> Recommendation:
+        """Evaluate the constraints into an explained recommendation."""
+        return _Run(self, normalise(constraints, self.rulebase)).run()
+
+
+@lru_cache(maxsize=8)
+def _engine_for(rulebase: RuleBase) -> Engine:
+    return Engine(rulebase, DurableRuntime(compile_rulebase(rulebase)))
+
+
+def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = None) -> Recommendation:
+    """Recommend a fine-tuning setup for ``constraints`` (fact name → value) using ``rules_dir``."""
+    return Engine.for_rules(rules_dir).recommend(constraints)
+
+
+class _Run:
+    """The state of one evaluation; discarded afterwards."""
+
+    def __init__(self, engine: Engine, facts: dict[str, Any]) -> None:
+        self.engine = engine
+        self.rb = engine.rulebase
+        self.facts = facts
+        self.ctx: dict[str, Any] = dict(facts)
+        self.derived: dict[str, str] = {}          # derived fact -> how it was computed
+        self.trace: list[TraceStep] = []
+        self.decisions: dict[str, DecisionResult] = {}
+        self.warnings: list[Warning_] = []
+        self.estimates: dict[str, Estimate] = {}
+        cat = self.rb.catalogs
+        self.constants = memory.MemoryConstants.from_entries(
+            [{"id": e.id, **e.attrs} for e in cat["memory"].entries])
+        self.gpus = [hardware.Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries]
+        self.shape = self._shape()
+
+    # -- stages ------------------------------------------------------------------------------
+    def run(self) -> Recommendation:
+        self._derive_choice_facts()
+        self._stage("choice", pins={"tool": self.facts.get("tool")})
+        self._estimate_memory()
+        self._stage("infrastructure", pins={"platform": self.facts.get("platform"), "gpu": self.facts.get("gpu")},
+                    tally_now=False)
+        self._choose_hardware()
+        self._estimate_cost()
+        self._stage("delivery", pins={})
+        return Recommendation(
+            facts=dict(self.facts), derived={k: self.ctx[k] for k in self.derived if k in self.ctx},
+            derived_how=dict(self.derived), decisions=self.decisions, estimates=self.estimates,
+            warnings=self.warnings, trace=self.trace, rulebase=self.rb, shape=self.shape,
+        )
+
+    def _stage(self, stage: str, pins: Mapping[str, str | None], tally_now: bool = True) -> list[Firing]:
+        firings = self.engine.runtime.evaluate(stage, self.ctx, {n: c.entries for n, c in self.rb.catalogs.items()})
+        rules = {r.id: r for r in self.rb.rules_in_stage(stage)}
+        for firing in firings:
+            rule = rules[firing.rule_id]
+            catalog = self.rb.catalogs[rule.join] if rule.join else None
+            entry = catalog.by_id(firing.entry_id) if catalog and firing.entry_id else None
+            self.trace.append(TraceStep(stage, rule, firing, render_template(rule.because, firing.ctx, entry)))
+            for action in rule.actions:
+                if action.kind == "warn":
+                    self.warnings.append(Warning_(action.warning, render_template(action.message, firing.ctx, entry),
+                                                  rule.source, rule.id, action.level))
+        for name, spec in DECISIONS.items():
+            if spec.stage == stage:
+                self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], firings, rules, self.ctx,
+                                             pinned=pins.get(name))
+        for result in self.decisions.values():
+            for note in result.notes:
+                self._warn(f"{result.name}-pinned-excluded", note, "pinned choice", "warning")
+            result.notes.clear()
+        return firings
+
+    def _warn(self, warning_id: str, message: str, source: str, level: str = "warning", rule: str = "") -> None:
+        self.warnings.append(Warning_(warning_id, message, source, rule, level))
+
+    def _set(self, name: str, value: Any, how: str) -> None:
+        self.ctx[name] = value
+        self.derived[name] = how
+
+    # -- model and memory ----------------------------------------------------------------------
+    def _shape(self) -> memory.ModelShape:
+        model_id = self.facts.get("model")
+        if model_id:
+            entry = self.rb.catalogs["models"].by_id(model_id)
+            assert entry is not None  # normalise() checked the id
+            return memory.ModelShape.from_entry({"id": entry.id, **entry.attrs})
+        return memory.generic_shape(float(self.facts["model_params_b"]))
+
+    def _setup(self, method: str, gpu_count: int, tool: str | None = None) -> memory.TrainingSetup:
+        precision = self.facts.get("precision", "auto")
+        if precision == "auto":
+            precision = "mixed"
+        if gpu_count > 1:
+            sharding = "zero3" if method == "full" else "fsdp"
+        else:
+            sharding = "ddp"
+        return memory.TrainingSetup(
+            method=method, precision=precision, seq_len=int(self.facts.get("seq_len", 2048)),
+            batch_size=int(self.facts.get("batch_size", 1)),
+            gradient_checkpointing=bool(self.facts.get("gradient_checkpointing", False)),
+            lora_rank=int(self.facts.get("lora_rank", 16)), gpu_count=gpu_count, sharding=sharding,
+            tool_savings="unsloth" if tool == "unsloth" else None,
+        )
+
+    def _derive_choice_facts(self) -> None:
+        self._set("params_b", round(self.shape.params_b, 3), "model catalog" if self.facts.get("model")
+                  else "model_params_b (generic shape)")
+        count = self.facts.get("gpu_count")
+        self._set("multi_gpu", bool(count and count > 1), "gpu_count > 1")
+        pinned = self._gpu(self.facts.get("gpu"))
+        self._set("gpu_vram_gib", pinned.vram_gib if pinned else 0.0, "pinned GPU's usable memory")
+        largest = pinned or max(self.gpus, key=lambda g: g.vram_gib)
+        self._set("largest_vram_gib", largest.vram_gib,
+                  f"{'pinned' if pinned else 'largest catalog'} GPU ({largest.id})")
+        headroom = self._headroom()
+        counts = (count,) if count else GPU_COUNTS
+        for method in ("full", "lora", "qlora"):
+            best = min((memory.estimate_memory(self.shape, self._setup(method, n), self.constants).per_gpu_gib, n)
+                       for n in counts)
+            need, n = best
+            self._set(f"{method}_per_gpu_gib", round(need, 1), f"memory estimate for {method} on {n} GPU(s)")
+            self._set(f"{method}_fits", need <= largest.vram_gib * (1 - headroom),
+                      f"{method} per-GPU memory within {largest.vram_gib} GiB less {headroom:.0%} headroom")
+
+    def _headroom(self) -> float:
+        return float(self.constants.values.get("vram-headroom-fraction", 0.05))
+
+    def _estimate_memory(self) -> None:
+        method = self.decisions["method"].choice
+        tool = self.decisions["tool"].choice
+        if method is None:
+            return
+        self._set("chosen_method", method, "method decision")
+        if tool:
+            self._set("chosen_tool", tool, "tool decision")
+        count = int(self.facts.get("gpu_count", 1))
+        est = memory.estimate_memory(self.shape, self._setup(method, count, tool), self.constants)
+        self.estimates["memory"] = Estimate("memory", est, self._setup(method, count, tool))
+        self._set("peak_gib", round(est.peak_gib, 2), "memory estimate")
+        for note in est.notes:
+            self._warn("memory-estimate-note", note, "docs/memory-model.md", "info")
+
+    def _gpu(self, gpu_id: str | None) -> hardware.Gpu | None:
+        return next((g for g in self.gpus if g.id == gpu_id), None)
+
+    # -- hardware and platform -------------------------------------------------------------------
+    def _choose_hardware(self) -> None:
+        """Choose platform, GPU type and count: the best-ranked platform's cheapest GPU setup that fits."""
+        platform_d, gpu_d = self.decisions["platform"], self.decisions["gpu"]
+        method = self.decisions["method"].choice
+        if method is None:
+            return
+        tool = self.decisions["tool"].choice
+        setup = self._setup(method, int(self.facts.get("gpu_count", 1)), tool)
+        fits = {f.gpu_id: f for f in hardware.fit_gpus(
+            self.shape, setup, self.constants, self.gpus, pinned_gpu=self.facts.get("gpu"),
+            pinned_count=self.facts.get("gpu_count"), headroom_fraction=self._headroom())}
+        self.estimates["fits"] = Estimate("fits", fits, setup)
+        for gpu_id, fit in fits.items():
+            if not fit.fits and gpu_id in gpu_d.options and not gpu_d.options[gpu_id].excluded:
+                gpu_d.exclude(gpu_id, "memory-fit", fit.reason)
+        platforms = [platform_d.options[platform_d.pinned]] if platform_d.pinned else platform_d.ranking()
+        chosen: tuple[str, str, int, dict[str, Any]] | None = None
+        for option in platforms:
+            entry = self.rb.catalogs["platforms"].by_id(option.id)
+            assert entry is not None
+            offers = self._offers(entry, gpu_d, fits)
+            if offers:
+                price, gpu_id, count, record = min(offers, key=lambda o: (o[0] * o[2], gpu_order(self.gpus, o[1])))
+                chosen = (option.id, gpu_id, count, record)
+                break
+            platform_d.exclude(option.id, "no-fitting-gpu",
+                               f"{entry.get('name', option.id)} offers no GPU that is allowed and fits "
+                               f"{self.ctx.get('peak_gib', '?')} GiB at an acceptable price tier")
+        if chosen is None:
+            platform_d.choice = None
+            gpu_d.choice = None
+            self._warn("nothing-fits", self._does_not_fit_message(setup), "memory estimate", "critical")
+            return
+        platform_id, gpu_id, count, record = chosen
+        platform_d.choice = platform_id
+        gpu_d.choice = gpu_id
+        for other in gpu_d.ranking():
+            if other.id != gpu_id:
+                fit = fits.get(other.id)
+                other_offer = self._price(self.rb.catalogs["platforms"].by_id(platform_id), other.id)
+                if other_offer is None:
+                    why = f"not offered by {platform_id} at an acceptable tier"
+                elif fit is not None:
+                    why = (f"{fit.count}× at {other_offer['usd_per_gpu_hour']} USD/GPU-hour = "
+                           f"{fit.count * float(other_offer['usd_per_gpu_hour']):.2f} USD/hour, dearer than the choice")
+                else:
+                    why = "dearer than the choice"
+                gpu_d.options[other.id].effects.append(Effect("hardware-price", "note", 0.0, why))
+        self._set("chosen_platform", platform_id, "best-ranked platform with a fitting GPU")
+        self._set("chosen_gpu", gpu_id, "cheapest fitting GPU on that platform")
+        self._set("chosen_gpu_count", count, "smallest count that fits")
+        self.estimates["hardware"] = Estimate("hardware", fits[gpu_id], record)
+
+    def _offers(self, platform: CatalogEntry, gpu_d: DecisionResult,
+                fits: Mapping[str, hardware.GpuFit]) -> list[tuple[float, str, int, dict[str, Any]]]:
+        out = []
+        for gpu_id, option in gpu_d.options.items():
+            fit = fits.get(gpu_id)
+            if option.excluded and gpu_id != gpu_d.pinned:
+                continue
+            if fit is None or not fit.fits:
+                continue
+            record = self._price(platform, gpu_id)
+            if record is None:
+                continue
+            max_gpus = int(platform.get("max_gpus_per_node", 8) or 8)
+            if fit.count > max_gpus:
+                continue
+            out.append((float(record["usd_per_gpu_hour"]), gpu_id, fit.count, record))
+        return out
+
+    def _price(self, platform: CatalogEntry | None, gpu_id: str) -> dict[str, Any] | None:
+        """The cheapest acceptable price record of a GPU on a platform (spot tiers only when allowed)."""
+        if platform is None:
+            return None
+        allowed_spot = bool(self.facts.get("preemptible_ok"))
+        records = [p for p in platform.get("prices", []) or [] if isinstance(p, dict) and p.get("gpu") == gpu_id]
+        records = [p for p in records if allowed_spot or p.get("tier") not in _SPOT_TIERS]
+        if not records:
+            return None
+        return dict(min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier")))))
+
+    def _does_not_fit_message(self, setup: memory.TrainingSetup) -> str:
+        tips = hardware.suggestions_if_not_fitting(self.shape, setup, self.constants, self.gpus)
+        peak = self.ctx.get("peak_gib", "?")
+        return f"no allowed GPU setup fits the estimated {peak} GiB; " + ("what would: " + "; ".join(tips)
+                                                                         if tips else "try a smaller model")
+
+    # -- time and cost -----------------------------------------------------------------------------
+    def _estimate_cost(self) -> None:
+        hw = self.estimates.get("hardware")
+        if hw is None:
+            return
+        fit, record = hw.value, hw.setup
+        gpu = self._gpu(fit.gpu_id)
+        assert gpu is not None
+        if "train_hours" in self.facts:
+            hours, how = float(self.facts["train_hours"]), "given (train_hours)"
+        elif "dataset_tokens" in self.facts:
+            hours, how = hardware.training_hours(self.shape, self.estimates["memory"].setup, gpu, fit.count,
+                                                 float(self.facts["dataset_tokens"]),
+                                                 float(self.facts.get("epochs", 1)), self.constants)
+        else:
+            hours, how = None, "unknown: give train_hours or dataset_tokens"
+        price = float(record["usd_per_gpu_hour"])
+        as_of = dt.date.fromisoformat(str(record.get("as_of", "1970-01-01")))
+        age = (self.engine.today - as_of).days
+        cost: dict[str, Any] = {"hours": hours, "hours_how": how, "gpu_count": fit.count,
+                                "price_per_gpu_hour_usd": price, "price_as_of": str(as_of),
+                                "price_tier": record.get("tier"), "price_source": record.get("source", ""),
+                                "price_age_days": age}
+        self._set("price_age_days", age, f"price dated {as_of}")
+        if hours is not None:
+            total = hours * fit.count * price
+            cost["total_usd"] = round(total, 2)
+            self._set("hours", round(hours, 2), how)
+            self._set("total_usd", round(total, 2), "hours × GPUs × price per GPU-hour")
+            budget = self.facts.get("budget_usd")
+            within = budget is None or total <= float(budget)
+            cost["within_budget"] = within
+            if budget is not None:
+                cost["budget_margin_usd"] = round(float(budget) - total, 2)
+            self._set("within_budget", within, "total_usd ≤ budget_usd")
+        self.estimates["cost"] = Estimate("cost", cost, None)
+
+
+def gpu_order(gpus: list[hardware.Gpu], gpu_id: str) -> int:
+    """Catalog order of a GPU, the tie-break between equal prices."""
+    return next((i for i, g in enumerate(gpus) if g.id == gpu_id), len(gpus))

@@ -1,0 +1,172 @@
+"""The result of one evaluation: decisions, estimates, warnings and the trace, with views of it
+(dict/JSON, text, markdown) and the provenance graph (networkx) they are drawn from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from engine.ir import Comparison, Condition, FactRef, Group, Rule, RuleBase
+from engine.loader import PLACEHOLDER
+from engine.runtime import Firing
+from engine.tally import DecisionResult, format_value, render_template
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from engine.memory import ModelShape
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    """One fired rule in evaluation order."""
+
+    stage: str
+    rule: Rule
+    firing: Firing
+    because: str
+
+    def matched(self) -> dict[str, Any]:
+        """The facts the rule read, with the values they had."""
+        names = referenced_facts(self.rule)
+        return {n: self.firing.ctx[n] for n in sorted(names) if n in self.firing.ctx}
+
+    def effects(self) -> list[dict[str, Any]]:
+        """What the rule concluded, as data."""
+        out: list[dict[str, Any]] = []
+        for action in self.rule.actions:
+            target = action.option if action.option is not None else self.firing.entry_id
+            if action.kind == "warn":
+                out.append({"warn": action.warning})
+            elif action.kind == "score":
+                out.append({"score": {action.decision: {str(target): action.points}}})
+            else:
+                out.append({action.kind: {action.decision: target}})
+        return out
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """A warning raised by a rule or by the engine's checks."""
+
+    id: str
+    message: str
+    source: str
+    rule: str = ""
+    level: str = "warning"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An estimator's output and the setup it was computed for."""
+
+    name: str
+    value: Any
+    setup: Any
+
+
+def referenced_facts(rule: Rule) -> set[str]:
+    """Fact names a rule reads in its conditions, operands and texts."""
+    names: set[str] = set()
+
+    def walk(cond: Condition | None, on_entry: bool) -> None:
+        if cond is None:
+            return
+        if isinstance(cond, Group):
+            for item in cond.items:
+                walk(item, on_entry)
+        elif isinstance(cond, Comparison):
+            if not on_entry:
+                names.add(cond.subject)
+            if isinstance(cond.value, FactRef):
+                names.add(cond.value.fact)
+
+    walk(rule.when, False)
+    walk(rule.where, True)
+    texts = [rule.because, *(a.message for a in rule.actions)]
+    for text in texts:
+        names.update(m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) != "entry")
+    return names
+
+
+@dataclass
+class Recommendation:
+    """An explained recommendation. ``to_dict()`` is the JSON shape of CONTRACT.md."""
+
+    facts: dict[str, Any]
+    derived: dict[str, Any]
+    derived_how: dict[str, str]
+    decisions: Mapping[str, DecisionResult]
+    estimates: Mapping[str, Estimate]
+    warnings: list[Warning_]
+    trace: list[TraceStep]
+    rulebase: RuleBase
+    shape: ModelShape
+    _dict: dict[str, Any] | None = field(default=None, repr=False)
+
+    # -- views -------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The recommendation as JSON-ready data (see CONTRACT.md)."""
+        if self._dict is None:
+            from engine.render.data import recommendation_dict
+            self._dict = recommendation_dict(self)
+        return self._dict
+
+    def to_text(self) -> str:
+        """A plain-text explanation for a terminal."""
+        from engine.render.text import render_text
+        return render_text(self)
+
+    def to_markdown(self, graph_link: str | None = None) -> str:
+        """A markdown explanation written for a design review."""
+        from engine.render.markdown import render_markdown
+        return render_markdown(self, graph_link=graph_link)
+
+    def to_dot(self) -> str:
+        """The decision graph in Graphviz DOT."""
+        from engine.render.dot import render_dot
+        return render_dot(self.graph)
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The provenance graph: facts → rules → options → decisions, with rejected options."""
+        from engine.provenance import build_graph
+        return build_graph(self)
+
+    def choice(self, decision: str) -> str | None:
+        """The chosen option id of a decision."""
+        result = self.decisions.get(decision)
+        return result.choice if result else None
+
+    def entry_name(self, decision: str, option: str | None) -> str:
+        """The display name of an option."""
+        if option is None:
+            return "none"
+        from engine.decisions import DECISIONS
+        entry = self.rulebase.catalogs[DECISIONS[decision].catalog].by_id(option)
+        return str(entry.get("name", option)) if entry else option
+
+    def workflow_steps(self) -> list[str]:
+        """The chosen workflow's steps, filled in with this recommendation's choices."""
+        workflow = self.choice("workflow")
+        entry = self.rulebase.catalogs["workflows"].by_id(workflow) if workflow else None
+        if entry is None:
+            return []
+        values = {
+            "tool": self.choice("tool"), "tool_name": self.entry_name("tool", self.choice("tool")),
+            "platform": self.choice("platform"), "platform_name": self.entry_name("platform", self.choice("platform")),
+            "gpu": self.entry_name("gpu", self.choice("gpu")), "gpu_count": self.derived.get("chosen_gpu_count", 1),
+            "method": self.entry_name("method", self.choice("method")),
+            "lora_rank": self.facts.get("lora_rank", 16),
+            "model": self.facts.get("model") or f"a {format_value(self.facts.get('model_params_b'))}B model",
+            "export": self.entry_name("export", self.choice("export")),
+            "serve": self.entry_name("serve", self.choice("serve")),
+            "merge": self.entry_name("merge", self.choice("merge")),
+        }
+        steps = []
+        for step in entry.get("steps", []) or []:
+            if isinstance(step, dict) and step.get("action"):
+                steps.append(render_template(str(step["action"]), values, None))
+        return steps

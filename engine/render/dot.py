@@ -1,0 +1,122 @@
+"""Graphviz DOT of a provenance graph (left to right, one column per stage, with a legend), and
+SVG/PNG through the `dot` program. Output is sorted, so the same graph gives the same bytes."""
+
+from __future__ import annotations
+
+import textwrap
+
+import networkx as nx
+
+from engine.errors import RenderError
+
+_STAGES = ("input", "choice", "infrastructure", "delivery")
+_NODE_STYLE = {
+    "fact": 'shape=box, style="rounded,filled", fillcolor="#e8f1fb", color="#5b8bd0"',
+    "derived": 'shape=box, style="rounded,filled,dashed", fillcolor="#eef7ee", color="#4e9a4e"',
+    "rule": 'shape=box, style="filled", fillcolor="#fff4d6", color="#c89b2c"',
+    "check": 'shape=box, style="filled,dashed", fillcolor="#fff4d6", color="#c89b2c"',
+    "decision": 'shape=box, style="filled,bold", fillcolor="#1f4e79", fontcolor="white", color="#1f4e79"',
+    "warning": 'shape=note, style="filled", fillcolor="#fde2e1", color="#c0392b"',
+}
+_OPTION_STYLE = {
+    "chosen": 'shape=ellipse, style="filled,bold", fillcolor="#c8e6c9", color="#2e7d32"',
+    "excluded": 'shape=ellipse, style="filled", fillcolor="#f5f5f5", color="#c0392b", fontcolor="#7f1d1d"',
+    "ranked": 'shape=ellipse, style="filled", fillcolor="#ffffff", color="#888888"',
+}
+_EDGE_STYLE = {
+    "exclude": 'color="#c0392b", fontcolor="#c0392b", style=bold',
+    "require": 'color="#2e7d32", fontcolor="#2e7d32", style=bold',
+    "score": 'color="#555555", fontcolor="#555555"',
+    "note": 'color="#999999", fontcolor="#999999", style=dotted',
+    "chosen": 'color="#2e7d32", penwidth=2',
+    "matched": 'color="#7a9cc6", arrowsize=0.6',
+    "derives": 'color="#4e9a4e", style=dashed',
+    "warns": 'color="#c0392b", style=dashed',
+}
+_TITLES = {"input": "Constraints", "choice": "1 · Tool and method", "infrastructure": "2 · GPU and platform",
+           "delivery": "3 · Workflow and deployment"}
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _wrap(text: str, width: int = 34) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
+    """The graph as DOT text, deterministic."""
+    ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
+    lines = [
+        "digraph tuneplan {",
+        f"  graph [rankdir=LR, label={_q(title)}, labelloc=t, fontsize=16, fontname=\"Helvetica\", "
+        "nodesep=0.25, ranksep=0.7, newrank=true];",
+        '  node [fontname="Helvetica", fontsize=10, margin="0.12,0.06"];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for stage in _STAGES:
+        members = sorted(n for n, d in graph.nodes(data=True) if d.get("stage", "choice") == stage)
+        if not members:
+            continue
+        lines.append(f"  subgraph cluster_{stage} {{")
+        lines.append(f'    label={_q(_TITLES[stage])}; style="rounded"; color="#bbbbbb"; fontsize=12;')
+        for node in members:
+            lines.append(f"    {ids[node]} [{_node_attrs(graph.nodes[node])}];")
+        lines.append("  }")
+    for src, dst in sorted(graph.edges):
+        data = graph.edges[src, dst]
+        style = _EDGE_STYLE.get(data.get("kind", ""), "")
+        label = data.get("label", "")
+        attrs = ", ".join(a for a in (style, f"label={_q(label)}" if label else "") if a)
+        lines.append(f"  {ids[src]} -> {ids[dst]} [{attrs}];")
+    lines.extend(_legend())
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _node_attrs(data: dict[str, object]) -> str:
+    kind = str(data.get("kind", ""))
+    label = str(data.get("label", ""))
+    if kind in ("rule", "check") and data.get("because"):
+        label = f"{label}\n{_wrap(str(data['because']))}"
+    if kind == "option" and data.get("status") == "excluded" and data.get("why"):
+        why = data["why"]
+        first = why[0] if isinstance(why, list) and why else ""
+        label = f"✗ {label}\n{_wrap(str(first), 30)}"
+    elif kind == "option" and data.get("status") == "chosen":
+        label = f"✓ {label}"
+    style = _OPTION_STYLE.get(str(data.get("status")), "") if kind == "option" else _NODE_STYLE.get(kind, "")
+    tooltip = str(data.get("source", data.get("how", "")))
+    extra = f", tooltip={_q(tooltip)}" if tooltip else ""
+    return f"label={_q(label)}, {style}{extra}"
+
+
+def _legend() -> list[str]:
+    rows = [("fact", "constraint fact"), ("derived", "derived fact / estimate"), ("rule", "rule that fired"),
+            ("decision", "decision")]
+    lines = ["  subgraph cluster_legend {", '    label="Legend"; style="dashed"; color="#bbbbbb"; fontsize=11;']
+    for i, (kind, text) in enumerate(rows):
+        lines.append(f"    legend{i} [label={_q(text)}, {_NODE_STYLE[kind]}];")
+    lines.append(f'    legend_chosen [label="✓ chosen option", {_OPTION_STYLE["chosen"]}];')
+    lines.append(f'    legend_excluded [label="✗ rejected option", {_OPTION_STYLE["excluded"]}];')
+    lines.append('    legend0 -> legend2 [label="matched", ' + _EDGE_STYLE["matched"] + "];")
+    lines.append('    legend2 -> legend_excluded [label="excludes", ' + _EDGE_STYLE["exclude"] + "];")
+    lines.append('    legend2 -> legend_chosen [label="+N score", ' + _EDGE_STYLE["score"] + "];")
+    lines.append('    legend_chosen -> legend3 [label="chosen", ' + _EDGE_STYLE["chosen"] + "];")
+    lines.append("  }")
+    return lines
+
+
+def dot_to(dot_text: str, fmt: str) -> bytes:
+    """Render DOT to ``svg`` or ``png`` with Graphviz's `dot` program (through the graphviz package)."""
+    import graphviz
+
+    try:
+        data: bytes = graphviz.Source(dot_text).pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        raise RenderError(f"cannot write .{fmt}: the Graphviz 'dot' program is not installed "
+                          "(apt-get install graphviz, or brew install graphviz); .dot output works without it") from None
+    except graphviz.CalledProcessError as exc:
+        raise RenderError(f"Graphviz failed to render .{fmt}: {exc.stderr!r}") from None
+    return data

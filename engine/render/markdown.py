@@ -1,0 +1,81 @@
+"""Markdown for a design review: the answer first, then the reasons, numbers with units and sources,
+warnings, the alternatives and why not, and the decision graph."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.render.data import recommendation_dict
+from engine.render.text import answer_rows
+
+if TYPE_CHECKING:
+    from engine.recommendation import Recommendation
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
+    """The recommendation as review-ready markdown."""
+    d = recommendation_dict(rec)
+    given = ", ".join(f"`{k}={v}`" for k, v in sorted(rec.facts.items()))
+    out = ["# Fine-tuning recommendation", "", f"Constraints: {given}", "", "| Decision | Recommendation |",
+           "|---|---|"]
+    out += [f"| {label} | {_cell(value)} |" for label, value in answer_rows(rec, d)]
+    out += ["", "## Why", ""]
+    n = 0
+    for name in ("tool", "method"):
+        for because in d[name].get("because", []):
+            n += 1
+            out.append(f"{n}. **{name}** — {because}")
+    for key, item in d["derived"].items():
+        if key.startswith("chosen_"):
+            continue
+    mem = d.get("memory")
+    if mem:
+        s = mem["setup"]
+        out += ["", "## Memory estimate", "",
+                f"{s['method']} · precision {s['precision']} · seq_len {s['seq_len']} tokens · batch {s['batch_size']}"
+                f" · gradient checkpointing {'on' if s['gradient_checkpointing'] else 'off'} · {s['gpu_count']} GPU "
+                f"({s['sharding']}) · model shape {mem['model_shape']}", "",
+                "| Part | GiB |", "|---|---:|"]
+        out += [f"| {part} | {gib:.2f} |" for part, gib in mem["breakdown"].items()]
+        out += [f"| **peak (one-GPU equivalent)** | **{mem['peak_gib']:.2f}** |",
+                f"| **per GPU** | **{mem['per_gpu_gib']:.2f}** |", "",
+                "GiB = 2^30 bytes. Constants: " + ", ".join(f"`{c}`" for c in mem["constants"])
+                + " (rules/catalog/memory.yaml; method in docs/memory-model.md)."]
+        out += [f"> {note}" for note in mem["notes"]]
+    cost = d.get("cost", {})
+    platform = d["platform"]
+    if platform.get("choice"):
+        out += ["", "## Cost", "", "| Item | Value |", "|---|---|",
+                f"| Price | {platform['price_per_gpu_hour_usd']} USD per GPU-hour ({platform['price_tier']}) |",
+                f"| Price source | {_cell(platform['price_source'])}, as of {platform['price_as_of']} |",
+                f"| Hours | {cost.get('hours')} ({_cell(cost.get('hours_how', ''))}) |",
+                f"| GPUs | {cost.get('gpu_count')} |",
+                f"| Total | {cost.get('total_usd')} USD |"]
+        if cost.get("budget_usd") is not None:
+            out.append(f"| Budget | {cost['budget_usd']} USD (margin {cost.get('budget_margin_usd')} USD) |")
+    if d["workflow"]["steps"]:
+        out += ["", f"## Workflow: {rec.entry_name('workflow', d['workflow']['id'])}", ""]
+        out += [f"{i}. {_cell(step)}" for i, step in enumerate(d["workflow"]["steps"], 1)]
+    if d["warnings"]:
+        out += ["", "## Warnings", ""]
+        out += [f"- **{w['level']}** `{w['id']}` — {_cell(w['message'])} _(source: {_cell(w['source'])})_"
+                for w in d["warnings"]]
+    out += ["", "## Alternatives and why not", "", "| Decision | Option | Why not |", "|---|---|---|"]
+    for name, block in (("tool", d["tool"]), ("method", d["method"]), ("platform", d["platform"]),
+                        ("gpu", d["hardware"])):
+        for item in block.get("excluded", []):
+            out.append(f"| {name} | {item['id']} | ✗ {_cell('; '.join(item['because']))} "
+                       f"(rule {', '.join(f'`{r}`' for r in item['rules'])}) |")
+        for item in block.get("ranking", []):
+            if item.get("why_not"):
+                out.append(f"| {name} | {item['id']} | {_cell('; '.join(item['why_not']))} |")
+    out += ["", "## Rules that fired", "", "| # | Stage | Rule | Because | Source |", "|---|---|---|---|---|"]
+    for i, step in enumerate(d["trace"]["fired"], 1):
+        out.append(f"| {i} | {step['stage']} | `{step['rule']}` | {_cell(step['because'])} | {_cell(step['source'])} |")
+    if graph_link:
+        out += ["", "## Decision graph", "", f"![decision graph]({graph_link})"]
+    return "\n".join(out) + "\n"

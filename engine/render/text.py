@@ -1,0 +1,79 @@
+"""Plain-text explanation of a recommendation, for a terminal (no colour, fixed layout)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.render.data import recommendation_dict
+
+if TYPE_CHECKING:
+    from engine.recommendation import Recommendation
+
+
+def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]:
+    """The answer as (label, value) rows: tool, method, GPU × count, memory, platform, cost."""
+    mem = d.get("memory", {})
+    cost = d.get("cost", {})
+    hw = d["hardware"]
+    platform = d["platform"]
+    rows = [
+        ("Tool", rec.entry_name("tool", d["tool"]["choice"])),
+        ("Method", rec.entry_name("method", d["method"]["choice"])
+         + (f" (r={rec.facts.get('lora_rank', 16)})" if d["method"]["choice"] in ("lora", "qlora") else "")),
+        ("GPU", f"{hw['count']} × {rec.entry_name('gpu', hw['gpu'])} ({hw['vram_gib']} GiB each)"
+         if hw["gpu"] else "none fits — see warnings"),
+        ("Memory", f"{mem.get('per_gpu_gib', '?')} GiB per GPU (peak {mem.get('peak_gib', '?')} GiB)"
+         if mem else "not estimated"),
+    ]
+    if platform.get("choice"):
+        rows.append(("Platform", f"{rec.entry_name('platform', platform['choice'])} — "
+                                 f"{platform.get('price_per_gpu_hour_usd')} USD per GPU-hour "
+                                 f"({platform.get('price_tier')}, as of {platform.get('price_as_of')})"))
+    else:
+        rows.append(("Platform", "none"))
+    if cost.get("total_usd") is not None:
+        budget = cost.get("budget_usd")
+        verdict = "" if budget is None else (" — within budget" if cost["within_budget"]
+                                             else f" — over the {budget:g} USD budget")
+        rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:g} h × {cost['gpu_count']} GPU"
+                             f"{verdict}"))
+    else:
+        rows.append(("Cost", "per hour only: give --train-hours or --dataset-tokens for a total"))
+    rows.append(("Workflow", rec.entry_name("workflow", d["workflow"]["id"])))
+    deployment = d["deployment"]
+    rows.append(("Deployment", " → ".join(rec.entry_name(k, deployment[k]) for k in ("merge", "export", "serve")
+                                          if deployment[k])))
+    return rows
+
+
+def render_text(rec: Recommendation) -> str:
+    """The recommendation as plain text: answer, reasons, rejected options, warnings."""
+    d = recommendation_dict(rec)
+    lines = ["tuneplan recommendation", ""]
+    rows = answer_rows(rec, d)
+    width = max(len(label) for label, _ in rows)
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    mem = d.get("memory")
+    if mem:
+        lines += ["", f"Memory breakdown (GiB, {mem['setup']['method']}, seq {mem['setup']['seq_len']} tokens, "
+                      f"batch {mem['setup']['batch_size']}, {mem['model_shape']}):"]
+        for part, gib in mem["breakdown"].items():
+            lines.append(f"  {part:<12} {gib:>8.2f}")
+        lines.append(f"  {'peak':<12} {mem['peak_gib']:>8.2f}")
+    lines += ["", "Why:"]
+    for name in ("tool", "method"):
+        for because in d[name].get("because", []):
+            lines.append(f"  - {name}: {because}")
+    lines += ["", "Rejected:"]
+    for name, block in (("tool", d["tool"]), ("method", d["method"]), ("platform", d["platform"]),
+                        ("gpu", d["hardware"])):
+        for item in block.get("excluded", []):
+            lines.append(f"  - {name} {item['id']}: {'; '.join(item['because'])}")
+    if d["workflow"]["steps"]:
+        lines += ["", "Workflow:"]
+        lines += [f"  {i}. {step}" for i, step in enumerate(d["workflow"]["steps"], 1)]
+    if d["warnings"]:
+        lines += ["", "Warnings:"]
+        lines += [f"  [{w['level']}] {w['message']} ({w['source']})" for w in d["warnings"]]
+    lines += ["", f"{len(d['trace']['fired'])} rules fired (durable-rules); --format json shows the trace."]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,60 @@
+"""Shape checks of YAML documents against the published JSON Schemas (jsonschema), as Problems
+located at file:line:col, with 'did you mean' for unknown keys."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from engine.errors import Problem
+from engine.suggest import did_you_mean
+from engine.yamlsource import Document
+
+_UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected|\('([^)]+)' (?:was|were) unexpected")
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """A JSON Schema shipped in engine/schemas/ (ruleset, catalog, scenarios)."""
+    text = resources.files("engine").joinpath("schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    schema = load_schema(name)
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema)  # type: ignore[no-any-return]
+
+
+def check_shape(doc: Document, schema_name: str) -> list[Problem]:
+    """Every shape problem of ``doc`` against the named schema."""
+    problems: list[Problem] = []
+    for error in _validator(schema_name).iter_errors(doc.data):
+        problems.extend(_describe(doc, error))
+    return problems
+
+
+def _describe(doc: Document, error: ValidationError) -> list[Problem]:
+    if error.context:
+        error = best_match(error.context)
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        extra = [k for k in error.instance if k not in allowed]
+        return [doc.problem((*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
+                                          f"allowed here: {', '.join(allowed)}") for key in extra]
+    where = ".".join(str(p) for p in path) or "top level"
+    message = error.message
+    if error.validator == "required":
+        message = f"{where}: {error.message}"
+    elif error.validator in ("type", "enum", "pattern", "minItems", "minLength", "oneOf", "minProperties"):
+        message = f"'{where}': {error.message}"
+    return [doc.problem(path, message)]

@@ -1,0 +1,129 @@
+"""Turn rule firings into decisions: exclusions beat requirements beat scores; ties break by catalog
+order; every rejected option keeps the rules and reasons that rejected it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.decisions import DECISIONS
+from engine.ir import Catalog, CatalogEntry, Rule
+from engine.loader import PLACEHOLDER
+from engine.runtime import Firing
+
+
+@dataclass
+class Effect:
+    """One thing a fired rule did to one option, with the rendered reason."""
+
+    rule_id: str
+    kind: str          # exclude, require, score
+    points: float
+    because: str
+
+
+@dataclass
+class Option:
+    """An option of a decision and everything the rules said about it."""
+
+    id: str
+    order: int
+    effects: list[Effect] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """Sum of the points scored by rules."""
+        return sum(e.points for e in self.effects if e.kind == "score")
+
+    @property
+    def excluded(self) -> bool:
+        """Whether a rule excluded it."""
+        return any(e.kind == "exclude" for e in self.effects)
+
+
+@dataclass
+class DecisionResult:
+    """The outcome of one decision: the choice, the ranking and the rejected options with why."""
+
+    name: str
+    choice: str | None
+    options: dict[str, Option]
+    pinned: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def ranking(self) -> list[Option]:
+        """Options not excluded, best first (score, then catalog order)."""
+        live = [o for o in self.options.values() if not o.excluded]
+        return sorted(live, key=lambda o: (-o.score, o.order))
+
+    def excluded(self) -> list[Option]:
+        """Options excluded by a rule, in catalog order."""
+        return [o for o in sorted(self.options.values(), key=lambda o: o.order) if o.excluded]
+
+    def exclude(self, option_id: str, rule_id: str, because: str) -> None:
+        """Exclude an option for a reason that is not a rule firing (e.g. a memory check)."""
+        self.options[option_id].effects.append(Effect(rule_id, "exclude", 0.0, because))
+
+
+def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | None) -> str:
+    """Fill ``{fact}`` and ``{entry.attr}`` placeholders (names were checked at load time)."""
+    def sub(match: re.Match[str]) -> str:
+        head, attr = match.group(1), match.group(2)
+        if head == "entry" and entry is not None:
+            value = entry.id if attr in (None, "id") else entry.get(str(attr), "?")
+        else:
+            value = ctx.get(head, "?")
+        return format_value(value)
+    return PLACEHOLDER.sub(sub, text)
+
+
+def format_value(value: Any) -> str:
+    """A fact value as people write it: 2 not 2.0, 9.84 not 9.8412, lists comma-joined."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    if isinstance(value, list):
+        return ", ".join(format_value(v) for v in value)
+    return str(value)
+
+
+def tally(decision: str, catalog: Catalog, firings: Sequence[Firing], rules: Mapping[str, Rule],
+          ctx: Mapping[str, Any], pinned: str | None = None) -> DecisionResult:
+    """Apply the firings' actions on ``decision`` and choose; a pinned option is chosen regardless."""
+    spec = DECISIONS[decision]
+    entries = [e for e in catalog.entries if not spec.kind or e.get("kind") == spec.kind]
+    options = {e.id: Option(e.id, i) for i, e in enumerate(entries)}
+    required: list[tuple[str, Effect]] = []
+    for firing in firings:
+        rule = rules[firing.rule_id]
+        entry = catalog.by_id(firing.entry_id) if firing.entry_id else None
+        because = render_template(rule.because, firing.ctx, entry)
+        for action in rule.actions:
+            if action.decision != decision:
+                continue
+            target = action.option if action.option is not None else firing.entry_id
+            if target not in options:
+                continue
+            if action.kind == "require":
+                required.append((target, Effect(rule.id, "require", 0.0, because)))
+            else:
+                options[target].effects.append(Effect(rule.id, action.kind, action.points, because))
+    for target, effect in required:
+        options[target].effects.append(effect)
+        for other in options.values():
+            if other.id != target:
+                other.effects.append(Effect(effect.rule_id, "exclude", 0.0,
+                                            f"{effect.because}, so not {other.id}"))
+    result = DecisionResult(decision, None, options, pinned=pinned)
+    ranking = result.ranking()
+    if pinned is not None:
+        result.choice = pinned
+        if options[pinned].excluded:
+            reasons = "; ".join(e.because for e in options[pinned].effects if e.kind == "exclude")
+            result.notes.append(f"{pinned} is pinned although the rules exclude it: {reasons}")
+    elif ranking:
+        result.choice = ranking[0].id
+    return result

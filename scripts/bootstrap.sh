@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Creates .venv for $PYTHON, installs tuneplan (durable-rules built for that Python) and, where possible,
+# the Graphviz `dot` program. Idempotent: a second run with the same Python and pyproject does nothing.
+set -euo pipefail
+PYTHON="${PYTHON:-python3}"
+EXTRAS="${1:-}"            # "test" installs the test dependencies too
+VENV=.venv
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "bootstrap: '$PYTHON' not found; install Python 3.11+ or pass PYTHON=/path/to/python3" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "bootstrap: $("$PYTHON" --version 2>&1) is too old; tuneplan supports CPython 3.11, 3.12 and 3.13" >&2
+  exit 1
+fi
+want="$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')"
+
+# A venv made by another interpreter is rebuilt rather than half-reused.
+if [ -x "$VENV/bin/python" ]; then
+  have="$("$VENV/bin/python" -c 'import sys; print(sys.version.split()[0])' 2>/dev/null || echo none)"
+  if [ "$have" != "$want" ]; then
+    echo "bootstrap: .venv has Python $have, wanted $want: rebuilding"
+    rm -rf "$VENV"
+  fi
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+
+stamp="$VENV/.tuneplan-installed-$EXTRAS"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  # durable-rules 2.0.28 ships only an sdist. On 3.13 the removed PyEval_CallObject is an alias of
+  # PyObject_CallObject, so the C extension is built with that define (see docs/architecture.md).
+  if "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)'; then
+    CC="${CC:-gcc} -DPyEval_CallObject=PyObject_CallObject" \
+      "$VENV/bin/python" -m pip install --quiet --no-cache-dir --no-binary durable_rules "durable_rules==2.0.28"
+  fi
+  if [ -n "$EXTRAS" ]; then spec=".[$EXTRAS]"; else spec="."; fi
+  "$VENV/bin/python" -m pip install --quiet -e "$spec"
+  "$VENV/bin/python" -c 'import durable.engine, durable_rules_engine' || {
+    echo "bootstrap: durable-rules was installed but does not import on Python $want" >&2; exit 1; }
+  touch "$stamp"
+fi
+
+if ! command -v dot >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Graphviz (apt-get install graphviz)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) || \
+      echo "bootstrap: apt-get could not install graphviz; .dot output works, .svg/.png need it" >&2
+  else
+    echo "bootstrap: the Graphviz 'dot' program is missing and this is not a root apt system;" \
+         "install it (e.g. 'sudo apt-get install graphviz' or 'brew install graphviz') for .svg/.png output" >&2
+  fi
+fi
