@@ -419,8 +419,8 @@ class _RuleBuilder:
             elif kind == "exclude" and isinstance(value, dict):
                 for decision, ids in value.items():
                     if self.check_decision(decision, (*path, decision), None, joined=False):
-                        for option in ids:
-                            self.check_option(decision, option, (*path, decision))
+                        for j, option in enumerate(ids):
+                            self.check_option(decision, option, (*path, decision, j))
                             out.append(Action("exclude", decision=decision, option=option))
             elif kind == "score" and isinstance(value, dict):
                 for decision, points in value.items():
@@ -430,7 +430,7 @@ class _RuleBuilder:
                     elif isinstance(points, dict) and self.check_decision(decision, (*path, decision), None,
                                                                           joined=False):
                         for option, pts in points.items():
-                            self.check_option(decision, option, (*path, decision))
+                            self.check_option(decision, option, (*path, decision, option))
                             out.append(Action("score", decision=decision, option=option, points=float(pts)))
             elif kind == "require" and isinstance(value, dict):
                 for decision, option in value.items():

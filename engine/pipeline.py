@@ -272,10 +272,12 @@ class _Run:
         return dict(min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier")))))
 
     def _does_not_fit_message(self, setup: memory.TrainingSetup) -> str:
-        tips = hardware.suggestions_if_not_fitting(self.shape, setup, self.constants, self.gpus)
+        target = self._gpu(self.facts.get("gpu")) or max(self.gpus, key=lambda g: g.vram_gib)
+        tips = hardware.suggestions_if_not_fitting(self.shape, setup, self.constants, target,
+                                                   headroom_fraction=self._headroom())
         peak = self.ctx.get("peak_gib", "?")
-        return f"no allowed GPU setup fits the estimated {peak} GiB; " + ("what would: " + "; ".join(tips)
-                                                                         if tips else "try a smaller model")
+        what = f"what would fit on {target.name}: " + "; ".join(tips) if tips else "try a smaller model"
+        return f"no allowed GPU setup fits the estimated {peak} GiB; {what}"
 
     # -- time and cost -----------------------------------------------------------------------------
     def _estimate_cost(self) -> None:

@@ -109,8 +109,17 @@ def parse_yaml(raw: bytes | str, name: str) -> tuple[Document | None, list[Probl
     try:
         data = _convert(node, (), marks, set(), 0)
     except _Reject as rej:
-        return None, [Problem(name, rej.node.start_mark.line + 1, rej.node.start_mark.column + 1, rej.message)]
+        mark = _first_alias(text) if rej.message.startswith("anchors") else None
+        mark = mark or rej.node.start_mark
+        return None, [Problem(name, mark.line + 1, mark.column + 1, rej.message)]
     return Document(name, data, marks), problems
+
+
+def _first_alias(text: str) -> yaml.Mark | None:
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark
+    return None
 
 
 def _convert(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]],
