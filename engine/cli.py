@@ -124,6 +124,38 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+# -- test --------------------------------------------------------------------------------------
+def cmd_test(args: argparse.Namespace) -> int:
+    """Run YAML scenario tests; report failures and, with --coverage, rule coverage per file."""
+    from engine.scenarios import coverage, run_all
+
+    rulebase = load_rules(args.rules)
+    results = run_all(rulebase, [Path(p) for p in args.paths] if args.paths else None)
+    for result in results:
+        if result.failures:
+            for failure in result.failures:
+                print(f"{result.location}: FAIL {result.name}: {failure}")
+    passed = sum(r.passed for r in results)
+    failed = len(results) - passed
+    code = 1 if failed else 0
+    if args.coverage or args.min_coverage is not None:
+        cov = coverage(rulebase, results)
+        print("\nRule coverage (rules fired by some scenario / rules defined):")
+        for file, (fired, defined) in sorted(cov.per_file.items()):
+            print(f"  {file:<40} {fired:>4}/{defined:<4} {100 * fired / defined if defined else 100:6.1f}%")
+        total = 100 * cov.fired / cov.defined if cov.defined else 100.0
+        print(f"  {'total':<40} {cov.fired:>4}/{cov.defined:<4} {total:6.1f}%")
+        if cov.never_fired:
+            print("Rules no scenario fires:")
+            for where, rule_id in cov.never_fired:
+                print(f"  {where}: {rule_id}")
+        if args.min_coverage is not None and not cov.meets(args.min_coverage):
+            print(f"coverage {cov.fired}/{cov.defined} is below --min-coverage {args.min_coverage:g}%")
+            code = 1
+    print(f"{passed} passed, {failed} failed")
+    return code
+
+
 # -- parser and boundary -----------------------------------------------------------------------
 def _rules_dir(argv: Sequence[str]) -> str | None:
     for i, arg in enumerate(argv):
@@ -151,6 +183,11 @@ def build_parser(rulebase: RuleBase | None) -> argparse.ArgumentParser:
     chk = sub.add_parser("check", help="validate rules/ and facts/ (all problems, each file:line:col)")
     chk.add_argument("paths", nargs="*", help="rule directories, catalog or rule-set files, profiles")
     chk.add_argument("--rules", metavar="DIR", help="rules directory used to check profiles")
+    tst = sub.add_parser("test", help="run YAML scenario tests (default: the rules' tests/)")
+    tst.add_argument("paths", nargs="*", help="scenario files or folders")
+    tst.add_argument("--rules", metavar="DIR", help="rules directory (default: the project's rules/)")
+    tst.add_argument("--coverage", action="store_true", help="report rules fired per rule-set file")
+    tst.add_argument("--min-coverage", type=float, metavar="PCT", help="fail below this coverage (percent)")
     return parser
 
 
@@ -165,6 +202,8 @@ def run(argv: Sequence[str]) -> int:
         return cmd_recommend(args, rulebase)
     if args.command == "check":
         return cmd_check(args)
+    if args.command == "test":
+        return cmd_test(args)
     raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover - argparse rejects it
 
 
