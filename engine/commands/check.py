@@ -1,0 +1,30 @@
+"""`tuneplan check`: validate rules/, facts/ and profiles; every problem as file:line:col."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from engine.ir import RuleBase
+
+NAME = "check"
+HELP = "validate rules/ and facts/ (all problems, each file:line:col)"
+NEEDS_RULES = False
+
+
+def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) -> None:
+    """Paths and the rules directory used for profiles."""
+    parser.add_argument("paths", nargs="*", help="rule directories, catalog or rule-set files, profiles")
+    parser.add_argument("--rules", metavar="DIR", help="rules directory used to check profiles")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print every problem; exit 1 when there is any."""
+    from engine.checks import check_paths
+
+    problems, summary = check_paths([Path(p) for p in (args.paths or ["rules", "facts"])], args.rules)
+    for problem in problems:
+        print(problem)
+    print(summary, file=sys.stderr)
+    return 1 if problems else 0

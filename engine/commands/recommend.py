@@ -1,0 +1,105 @@
+"""`tuneplan recommend`: constraints (profile, --set, --FACT flags) → explanation and graph."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import RuleFileError, UsageError
+from engine.facts import constraint_specs
+from engine.fileio import write_atomic
+from engine.ir import RuleBase
+from engine.yamlsource import read_yaml
+
+NAME = "recommend"
+HELP = "recommend a fine-tuning setup for some constraints"
+NEEDS_RULES = True
+
+
+def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) -> None:
+    """Options, plus one flag per constraint fact of the loaded schema."""
+    parser.add_argument("profile", nargs="?", help="a constraint profile (YAML), e.g. facts/profiles/beginner.yaml")
+    parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="a constraint fact (repeatable)")
+    parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
+    parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the project's rules/)")
+    if rulebase is None:
+        return
+    group = parser.add_argument_group("constraint facts (facts/schema.yaml)")
+    for name, spec in sorted(constraint_specs(rulebase).items()):
+        flag = "--" + name.replace("_", "-")
+        allowed = f" [{', '.join(spec.values)}]" if spec.values else ""
+        unit = f" ({spec.unit})" if spec.unit else ""
+        default = f" default: {spec.default}" if spec.default is not None else ""
+        if spec.type == "bool":
+            group.add_argument(flag, dest=f"fact_{name}", nargs="?", const="true", metavar="true|false",
+                               help=f"{spec.description}{default}")
+        else:
+            group.add_argument(flag, dest=f"fact_{name}", metavar=spec.type.upper(),
+                               help=f"{spec.description}{unit}{allowed}{default}")
+
+
+def profile_facts(path: str | Path) -> dict[str, Any]:
+    """The constraint facts of a profile file (a mapping, optionally under ``constraints:``)."""
+    doc, problems = read_yaml(Path(path))
+    if doc is None:
+        raise RuleFileError(problems)
+    data = doc.data
+    if isinstance(data, dict) and "constraints" in data:
+        data = data["constraints"]
+    if not isinstance(data, dict):
+        raise RuleFileError([doc.problem((), "a profile is a mapping of fact names to values "
+                                             "(optionally under 'constraints:')")])
+    return dict(data)
+
+
+def gather_facts(args: argparse.Namespace) -> dict[str, Any]:
+    """Profile, then --set, then --FACT flags; later ones win."""
+    facts: dict[str, Any] = profile_facts(args.profile) if args.profile else {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
+        name, value = item.split("=", 1)
+        facts[name.strip()] = value.strip()
+    for key, value in vars(args).items():
+        if key.startswith("fact_") and value is not None:
+            facts[key[5:]] = value
+    return facts
+
+
+def run(args: argparse.Namespace) -> int:
+    """Recommend a setup for the given constraints and print or write it."""
+    from engine.pipeline import Engine
+    from engine.render.dot import dot_to
+
+    rec = Engine.for_rules(args.rules).recommend(gather_facts(args))
+    graph_link = None
+    if args.graph:
+        graph_path = Path(args.graph)
+        fmt = graph_path.suffix.lstrip(".").lower()
+        if fmt not in ("dot", "svg", "png"):
+            raise UsageError(f"--graph must end in .dot, .svg or .png, got {args.graph!r}")
+        dot_text = rec.to_dot()
+        write_atomic(graph_path, dot_text if fmt == "dot" else dot_to(dot_text, fmt))
+        graph_link = os.path.relpath(graph_path, Path(args.output).parent) if args.output else str(graph_path)
+    if args.format == "json":
+        text = json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    elif args.format == "markdown":
+        text = rec.to_markdown(graph_link=graph_link)
+    else:
+        text = rec.to_text()
+    if args.output:
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    blocked = [n for n in ("tool", "method", "platform") if rec.choice(n) is None]
+    if blocked:
+        print(f"tuneplan: no {', '.join(blocked)} satisfies the constraints; see the warnings and the "
+              "rejected options", file=sys.stderr)
+        return 1
+    return 0
