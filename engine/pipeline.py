@@ -45,7 +45,8 @@ class Engine:
 
     def recommend(self, constraints: Mapping[str, Any]) -> Recommendation:
         """Evaluate the constraints into an explained recommendation."""
-        return _Run(self, normalise(constraints, self.rulebase)).run()
+        given = {str(k).replace("-", "_") for k, v in constraints.items() if v is not None}
+        return _Run(self, normalise(constraints, self.rulebase), given).run()
 
 
 @lru_cache(maxsize=8)
@@ -61,8 +62,9 @@ def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = Non
 class _Run:
     """The state of one evaluation; discarded afterwards."""
 
-    def __init__(self, engine: Engine, facts: dict[str, Any]) -> None:
+    def __init__(self, engine: Engine, facts: dict[str, Any], given: set[str]) -> None:
         self.engine = engine
+        self.given = given
         self.rb = engine.rulebase
         self.facts = facts
         self.ctx: dict[str, Any] = dict(facts)
@@ -91,6 +93,7 @@ class _Run:
             facts=dict(self.facts), derived={k: self.ctx[k] for k in self.derived if k in self.ctx},
             derived_how=dict(self.derived), decisions=self.decisions, estimates=self.estimates,
             warnings=self.warnings, trace=self.trace, rulebase=self.rb, shape=self.shape,
+            given=frozenset(self.given),
         )
 
     def _stage(self, stage: str, pins: Mapping[str, str | None], tally_now: bool = True) -> list[Firing]:

@@ -1,9 +1,11 @@
 """The provenance graph of a recommendation (networkx DiGraph): constraint and derived facts →
 the rules that matched them → the options they excluded, required or scored → the decisions.
-Every node has ``kind`` and ``label``; every edge has ``kind`` and ``label``. Renderers read this."""
+Every node has ``kind``, ``label`` and ``stage``; every edge ``kind`` and ``label``. The DOT,
+and through it the SVG/PNG, are drawn from this graph; JSON and markdown carry the same facts."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 _DERIVED_FROM_DECISION = {"chosen_tool": "tool", "chosen_method": "method", "chosen_platform": "platform",
                           "chosen_gpu": "gpu", "chosen_gpu_count": "gpu"}
+GROUP_AT = 3   # this many options rejected by one rule or check are drawn as one node
 
 
 def fact_node(name: str) -> str:
@@ -27,63 +30,93 @@ def build_graph(rec: Recommendation) -> nx.DiGraph:
     """Build the provenance graph from the recommendation's trace and decisions."""
     g = nx.DiGraph(name="tuneplan decision")
     units = {n: f.unit for n, f in rec.rulebase.facts.items()}
-    for name, value in sorted(rec.facts.items()):
-        g.add_node(fact_node(name), kind="fact", label=f"{name} = {format_value(value)}{_unit(units.get(name))}",
-                   stage="input")
-    for name, value in sorted(rec.derived.items()):
-        g.add_node(f"derived:{name}", kind="derived", stage=_derived_stage(rec, name),
-                   label=f"{name} = {format_value(value)}{_unit(units.get(name))}",
-                   how=rec.derived_how.get(name, ""))
-        source = _DERIVED_FROM_DECISION.get(name)
-        if source:
-            g.add_edge(f"decision:{source}", f"derived:{name}", kind="derives", label="")
+    read = {name for step in rec.trace for name in step.matched()}
+
+    def add_fact(name: str) -> str:
+        node = fact_node(name) if name in rec.facts else f"derived:{name}"
+        if node not in g:
+            value = rec.facts[name] if name in rec.facts else rec.derived.get(name)
+            kind = "fact" if name in rec.facts else "derived"
+            g.add_node(node, kind=kind, stage="input" if kind == "fact" else "derived",
+                       label=f"{name} = {format_value(value)}{_unit(units.get(name))}",
+                       given=name in rec.given, how=rec.derived_how.get(name, ""))
+            source = _DERIVED_FROM_DECISION.get(name)
+            if source:
+                g.add_edge(f"decision:{source}", node, kind="derives", label="")
+        return node
+
+    for name in sorted(rec.given | (read & set(rec.facts))):
+        add_fact(name)
     for step in rec.trace:
         rule_node = f"rule:{step.rule.id}"
         g.add_node(rule_node, kind="rule", stage=step.stage, ruleset=step.rule.ruleset, label=step.rule.id,
                    because=step.because, source=step.rule.source)
         for name in step.matched():
-            src = fact_node(name) if name in rec.facts else f"derived:{name}"
-            if src in g:
-                g.add_edge(src, rule_node, kind="matched", label="")
+            if name in rec.facts or name in rec.derived:
+                g.add_edge(add_fact(name), rule_node, kind="matched", label="")
     for name, result in rec.decisions.items():
-        spec = DECISIONS[name]
-        decision_node = f"decision:{name}"
-        g.add_node(decision_node, kind="decision", stage=spec.stage,
-                   label=f"{spec.title}: {rec.entry_name(name, result.choice)}")
-        for option in result.options.values():
-            if not option.effects and option.id != result.choice:
-                continue
-            node = f"option:{name}:{option.id}"
-            status = "chosen" if option.id == result.choice else "excluded" if option.excluded else "ranked"
-            g.add_node(node, kind="option", status=status, stage=spec.stage, decision=name,
-                       label=f"{rec.entry_name(name, option.id)}" + (f" ({option.score:+g})" if option.score else ""),
-                       why=[e.because for e in option.effects])
-            if status == "chosen":
-                g.add_edge(node, decision_node, kind="chosen", label="chosen")
-            for effect in option.effects:
-                rule_node = f"rule:{effect.rule_id}"
-                if rule_node not in g:
-                    g.add_node(rule_node, kind="check", stage=spec.stage, ruleset="engine checks",
-                               label=effect.rule_id, because=effect.because, source="engine")
-                label = {"exclude": "excludes", "require": "requires", "note": "why not"}.get(
-                    effect.kind, f"{effect.points:+g}")
-                if g.has_edge(rule_node, node):
-                    continue
-                g.add_edge(rule_node, node, kind=effect.kind, label=label)
+        _add_decision(g, rec, name, result)
     for warning in rec.warnings:
         if warning.rule and f"rule:{warning.rule}" in g:
             node = f"warning:{warning.id}"
-            g.add_node(node, kind="warning", stage="delivery", label=warning.id, message=warning.message)
+            g.add_node(node, kind="warning", stage="outcome", label=f"⚠ {warning.id}", message=warning.message)
             g.add_edge(f"rule:{warning.rule}", node, kind="warns", label="warns")
     return g
 
 
+def _add_decision(g: nx.DiGraph, rec: Recommendation, name: str, result: object) -> None:
+    from engine.tally import DecisionResult
+
+    assert isinstance(result, DecisionResult)
+    spec = DECISIONS[name]
+    decision_node = f"decision:{name}"
+    g.add_node(decision_node, kind="decision", stage="outcome",
+               label=f"{spec.title}: {rec.entry_name(name, result.choice)}")
+    # options rejected by the same rule or engine check (e.g. GPUs too small) are grouped into one node
+    by_check: dict[str, list[str]] = defaultdict(list)
+    for option in result.options.values():
+        for effect in option.effects:
+            if effect.kind in ("exclude", "note") and option.id != result.choice:
+                by_check[effect.rule_id].append(option.id)
+                break
+    grouped = {rule_id: ids for rule_id, ids in by_check.items() if len(ids) >= GROUP_AT}
+    grouped_ids = {i for ids in grouped.values() for i in ids}
+    for rule_id, ids in sorted(grouped.items()):
+        node = f"options:{name}:{rule_id}"
+        first = next(e.because for e in result.options[ids[0]].effects if e.rule_id == rule_id)
+        note = rule_id == "hardware-price"
+        g.add_node(node, kind="option", status="ranked" if note else "excluded", stage="options", decision=name,
+                   label=f"{len(ids)} {spec.catalog}: {', '.join(sorted(ids))}", why=[first])
+        check = f"rule:{rule_id}" if f"rule:{rule_id}" in g else _check_node(g, rule_id, spec.stage, first)
+        g.add_edge(check, node, kind="note" if note else "exclude", label="why not" if note else "excludes")
+    for option in result.options.values():
+        if option.id in grouped_ids or (not option.effects and option.id != result.choice):
+            continue
+        node = f"option:{name}:{option.id}"
+        status = "chosen" if option.id == result.choice else "excluded" if option.excluded else "ranked"
+        g.add_node(node, kind="option", status=status, stage="options", decision=name,
+                   label=rec.entry_name(name, option.id) + (f" ({option.score:+g})" if option.score else ""),
+                   why=[e.because for e in option.effects])
+        if status == "chosen":
+            g.add_edge(node, decision_node, kind="chosen", label="chosen")
+        for effect in option.effects:
+            rule_node = f"rule:{effect.rule_id}"
+            if rule_node not in g:
+                rule_node = _check_node(g, effect.rule_id, spec.stage, effect.because)
+            label = {"exclude": "excludes", "require": "requires", "note": "why not"}.get(
+                effect.kind, f"{effect.points:+g}")
+            if not g.has_edge(rule_node, node):
+                g.add_edge(rule_node, node, kind=effect.kind, label=label)
+
+
+def _check_node(g: nx.DiGraph, check_id: str, stage: str, because: str) -> str:
+    """An engine check (memory fit, price) drawn like a rule."""
+    node = f"rule:{check_id}"
+    if node not in g:
+        g.add_node(node, kind="check", stage=stage, ruleset="engine checks", label=f"{check_id} (engine)",
+                   because="" if check_id == "hardware-price" else because, source="engine")
+    return node
+
+
 def _unit(unit: str | None) -> str:
-    if not unit or unit in ("GPUs",):
-        return ""
     return f" {unit}" if unit in ("GiB", "USD", "hours", "tokens", "days") else ""
-
-
-def _derived_stage(rec: Recommendation, name: str) -> str:
-    spec = rec.rulebase.facts.get(name)
-    return spec.derived_stage or "choice" if spec else "choice"

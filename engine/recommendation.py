@@ -104,6 +104,7 @@ class Recommendation:
     trace: list[TraceStep]
     rulebase: RuleBase
     shape: ModelShape
+    given: frozenset[str] = frozenset()        # constraint names the user gave (the rest are defaults)
     _dict: dict[str, Any] | None = field(default=None, repr=False)
 
     # -- views -------------------------------------------------------------------------------
@@ -134,6 +135,14 @@ class Recommendation:
         """The provenance graph: facts → rules → options → decisions, with rejected options."""
         from engine.provenance import build_graph
         return build_graph(self)
+
+    def missed_rules(self, decision: str) -> Any:
+        """A function: option id → rules that would have favoured it but did not fire, and why."""
+        from engine.whynot import missed_rules
+
+        ctx = {**self.facts, **self.derived}
+        fired = {(s.rule.id, s.firing.entry_id) for s in self.trace}
+        return lambda option: missed_rules(self.rulebase, decision, option, ctx, fired)
 
     def choice(self, decision: str) -> str | None:
         """The chosen option id of a decision."""

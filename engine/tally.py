@@ -33,9 +33,10 @@ class Option:
     effects: list[Effect] = field(default_factory=list)
 
     @property
-    def score(self) -> float:
-        """Sum of the points scored by rules."""
-        return sum(e.points for e in self.effects if e.kind == "score")
+    def score(self) -> float | int:
+        """Sum of the points scored by rules (an int when whole, as people write scores)."""
+        total = sum(e.points for e in self.effects if e.kind == "score")
+        return int(total) if float(total).is_integer() else total
 
     @property
     def excluded(self) -> bool:

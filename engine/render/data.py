@@ -19,8 +19,10 @@ def option_reasons(option: Option) -> list[str]:
     return [e.because for e in option.effects]
 
 
-def decision_dict(result: DecisionResult) -> dict[str, Any]:
-    """choice, ranking (with scores and reasons) and excluded (with rules and because)."""
+def decision_dict(result: DecisionResult, missed: Any = None) -> dict[str, Any]:
+    """choice, ranking (with scores and reasons) and excluded (with rules and because).
+
+    ``missed(option_id)`` lists rules that would have favoured an option but did not fire."""
     chosen = result.options.get(result.choice) if result.choice else None
     ranking = []
     for option in result.ranking():
@@ -29,7 +31,7 @@ def decision_dict(result: DecisionResult) -> dict[str, Any]:
         if scored:
             item["because"] = [f"{e.because} ({e.points:+g})" if e.kind == "score" else e.because for e in scored]
         if option.id != result.choice:
-            item["why_not"] = _why_not(option, chosen)
+            item["why_not"] = _why_not(option, chosen) + (missed(option.id) if missed else [])
         ranking.append(item)
     excluded = [{"id": o.id, "rules": sorted({e.rule_id for e in o.effects if e.kind == "exclude"}),
                  "because": [e.because for e in o.effects if e.kind == "exclude"]} for o in result.excluded()]
@@ -38,6 +40,10 @@ def decision_dict(result: DecisionResult) -> dict[str, Any]:
         out["pinned"] = result.pinned
     if chosen is not None:
         out["because"] = [e.because for e in chosen.effects if e.kind in ("score", "require")]
+        if result.pinned:
+            out["because"].insert(0, f"{result.pinned} was pinned by the user")
+        elif not out["because"]:
+            out["because"] = ["no rule favoured any option over the others; the catalog order breaks the tie"]
     return out
 
 
@@ -53,8 +59,9 @@ def _why_not(option: Option, chosen: Option | None) -> list[str]:
 def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
     """The whole recommendation as JSON-ready data."""
     out: dict[str, Any] = {"constraints": dict(sorted(rec.facts.items()))}
+    missed = rec.missed_rules
     for name in ("tool", "method"):
-        out[name] = decision_dict(rec.decisions[name])
+        out[name] = decision_dict(rec.decisions[name], missed(name))
     mem = rec.estimates.get("memory")
     if mem is not None:
         est = mem.value
@@ -75,8 +82,9 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
                        "vram_gib": _r(hw.value.vram_gib) if hw else None,
                        "per_gpu_gib": _r(hw.value.per_gpu_gib) if hw else None,
                        "headroom_gib": _r(hw.value.headroom_gib) if hw else None,
-                       **{k: v for k, v in decision_dict(gpu_d).items() if k in ("ranking", "excluded")}}
-    platform = decision_dict(rec.decisions["platform"])
+                       **{k: v for k, v in decision_dict(gpu_d, missed("gpu")).items()
+                          if k in ("ranking", "excluded")}}
+    platform = decision_dict(rec.decisions["platform"], missed("platform"))
     cost = rec.estimates.get("cost")
     if cost is not None:
         platform["price_per_gpu_hour_usd"] = cost.value["price_per_gpu_hour_usd"]
@@ -94,9 +102,11 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
     else:
         out["cost"] = {"hours": None, "total_usd": None, "within_budget": None}
     out["workflow"] = {"id": rec.choice("workflow"), "steps": rec.workflow_steps(),
-                       **{k: v for k, v in decision_dict(rec.decisions["workflow"]).items() if k != "choice"}}
+                       **{k: v for k, v in decision_dict(rec.decisions["workflow"], missed("workflow")).items()
+                          if k != "choice"}}
     out["deployment"] = {"export": rec.choice("export"), "serve": rec.choice("serve"), "merge": rec.choice("merge"),
-                         "decisions": {n: decision_dict(rec.decisions[n]) for n in ("export", "serve", "merge")}}
+                         "decisions": {n: decision_dict(rec.decisions[n], missed(n))
+                                       for n in ("export", "serve", "merge")}}
     seen: set[tuple[str, str]] = set()
     warnings = []
     for w in rec.warnings:

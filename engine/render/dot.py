@@ -9,7 +9,8 @@ import networkx as nx
 
 from engine.errors import RenderError
 
-_STAGES = ("input", "choice", "infrastructure", "delivery")
+_STAGE_TITLES = {"choice": "1 · Tool and method", "infrastructure": "2 · GPU and platform",
+                 "delivery": "3 · Workflow and deployment"}
 _NODE_STYLE = {
     "fact": 'shape=box, style="rounded,filled", fillcolor="#e8f1fb", color="#5b8bd0"',
     "derived": 'shape=box, style="rounded,filled,dashed", fillcolor="#eef7ee", color="#4e9a4e"',
@@ -33,8 +34,6 @@ _EDGE_STYLE = {
     "derives": 'color="#4e9a4e", style=dashed',
     "warns": 'color="#c0392b", style=dashed',
 }
-_TITLES = {"input": "Constraints", "choice": "1 · Tool and method", "infrastructure": "2 · GPU and platform",
-           "delivery": "3 · Workflow and deployment"}
 
 
 def _q(text: str) -> str:
@@ -46,23 +45,52 @@ def _wrap(text: str, width: int = 34) -> str:
 
 
 def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
-    """The graph as DOT text, deterministic."""
+    """The graph as DOT text, deterministic: constraints on the left, then the rules that fired
+    (grouped by stage and rule set), the options they touched, and the decisions on the right."""
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
+    nodes = dict(sorted(graph.nodes(data=True)))
     lines = [
         "digraph tuneplan {",
-        f"  graph [rankdir=LR, label={_q(title)}, labelloc=t, fontsize=16, fontname=\"Helvetica\", "
-        "nodesep=0.25, ranksep=0.7, newrank=true];",
-        '  node [fontname="Helvetica", fontsize=10, margin="0.12,0.06"];',
+        f"  graph [rankdir=LR, label={_q(title)}, labelloc=t, fontsize=18, fontname=\"Helvetica\", "
+        "nodesep=0.18, ranksep=0.9, newrank=true, compound=true];",
+        '  node [fontname="Helvetica", fontsize=11, margin="0.12,0.06"];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    for stage in _STAGES:
-        members = sorted(n for n, d in graph.nodes(data=True) if d.get("stage", "choice") == stage)
-        if not members:
-            continue
-        lines.append(f"  subgraph cluster_{stage} {{")
-        lines.append(f'    label={_q(_TITLES[stage])}; style="rounded"; color="#bbbbbb"; fontsize=12;')
+
+    def emit(members: list[str], indent: str) -> None:
         for node in members:
-            lines.append(f"    {ids[node]} [{_node_attrs(graph.nodes[node])}];")
+            lines.append(f"{indent}{ids[node]} [{_node_attrs(nodes[node])}];")
+
+    facts = [n for n, d in nodes.items() if d.get("kind") == "fact"]
+    if facts:
+        lines += ["  subgraph cluster_constraints {", '    label="Constraints (given in bold)"; style="rounded"; '
+                  'color="#5b8bd0"; fontsize=13;', "    { rank=same;"]
+        emit(facts, "      ")
+        lines += ["    }", "  }"]
+    for stage, stage_title in _STAGE_TITLES.items():
+        rules = [n for n, d in nodes.items() if d.get("kind") in ("rule", "check") and d.get("stage") == stage]
+        if not rules:
+            continue
+        lines += [f"  subgraph cluster_{stage} {{", f'    label={_q(stage_title)}; style="rounded"; '
+                  'color="#c89b2c"; fontsize=13;']
+        for ruleset in sorted({str(nodes[n].get("ruleset", "")) for n in rules}):
+            members = [n for n in rules if nodes[n].get("ruleset") == ruleset]
+            lines += [f"    subgraph cluster_{stage}_{_slug(ruleset)} {{",
+                      f'      label={_q("rule set " + ruleset if ruleset != "engine checks" else ruleset)}; '
+                      'style="dashed"; color="#d9c08a"; fontsize=11;']
+            emit(members, "      ")
+            lines.append("    }")
+        lines.append("  }")
+    emit([n for n, d in nodes.items() if d.get("kind") in ("derived", "option")], "  ")
+    outcome = [n for n, d in nodes.items() if d.get("kind") in ("decision", "warning")]
+    if outcome:
+        lines += ["  subgraph cluster_outcome {", '    label="Recommendation"; style="rounded"; color="#1f4e79"; '
+                  'fontsize=13;']
+        decisions = [n for n in outcome if nodes[n].get("kind") == "decision"]
+        lines.append("    { rank=same;")
+        emit(decisions, "      ")
+        lines.append("    }")
+        emit([n for n in outcome if n not in decisions], "    ")
         lines.append("  }")
     for src, dst in sorted(graph.edges):
         data = graph.edges[src, dst]
@@ -75,6 +103,10 @@ def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text)
+
+
 def _node_attrs(data: dict[str, object]) -> str:
     kind = str(data.get("kind", ""))
     label = str(data.get("label", ""))
@@ -83,10 +115,18 @@ def _node_attrs(data: dict[str, object]) -> str:
     if kind == "option" and data.get("status") == "excluded" and data.get("why"):
         why = data["why"]
         first = why[0] if isinstance(why, list) and why else ""
-        label = f"✗ {label}\n{_wrap(str(first), 30)}"
+        short = str(first) if len(str(first)) <= 90 else str(first)[:87] + "..."
+        label = f"✗ {label}\n{_wrap(short, 36)}"
+    elif kind == "option" and data.get("status") == "ranked" and data.get("why"):
+        why = data["why"]
+        first = str(why[0]) if isinstance(why, list) and why else ""
+        if first and label[0].isdigit():  # a grouped "why not" node
+            label = f"{_wrap(label, 50)}\n{_wrap(first[:90], 40)}"
     elif kind == "option" and data.get("status") == "chosen":
         label = f"✓ {label}"
     style = _OPTION_STYLE.get(str(data.get("status")), "") if kind == "option" else _NODE_STYLE.get(kind, "")
+    if kind == "fact" and data.get("given"):
+        style += ", penwidth=2, fontname=\"Helvetica-Bold\""
     tooltip = str(data.get("source", data.get("how", "")))
     extra = f", tooltip={_q(tooltip)}" if tooltip else ""
     return f"label={_q(label)}, {style}{extra}"
