@@ -1,7 +1,8 @@
 """Compile the IR into durable-rules ruleset definitions (JSON data, one ruleset per stage).
 
-Encoding: the constraint and derived facts of an evaluation are one fact of kind ``ctx``; each
-catalog entry a rule joins is one fact of kind ``cat:<catalog>``. A rule is one pattern (``m``) on
+Encoding: the constraint and derived facts of an evaluation are one fact whose ``tp_fact`` is ``ctx``;
+each catalog entry a rule joins is one fact whose ``tp_fact`` is ``cat:<catalog>`` and whose id is in
+``tp_entry`` (so that catalog attributes named ``kind`` or ``id`` keep their meaning). A rule is one pattern (``m``) on
 the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``. Two housekeeping rules
 per stage keep durable-rules' quirks away: one that always fires on the ctx fact (deleting a
 session where nothing fired crashes), and for every joined catalog a "sink" that stores its entries
@@ -18,6 +19,9 @@ from typing import Any
 from engine.ir import STAGES, Comparison, Condition, FactRef, Group, Rule, RuleBase
 from engine.operators import OPERATORS
 
+FACT_KEY = "tp_fact"     # which kind of fact: ctx or cat:<catalog>
+ENTRY_KEY = "tp_entry"   # a catalog entry's id
+RESERVED_KEYS = (FACT_KEY, ENTRY_KEY, "sid", "id")
 CTX_KIND = "ctx"
 ALWAYS_RULE = "tp--ctx-seen"
 SINK_PREFIX = "tp--sink-"
@@ -36,7 +40,7 @@ class CompiledStage:
 
 
 def entry_kind(catalog: str) -> str:
-    """The ``kind`` of an asserted catalog entry fact."""
+    """The ``tp_fact`` value of an asserted catalog entry fact."""
     return f"cat:{catalog}"
 
 
@@ -48,7 +52,7 @@ def compile_rulebase(rulebase: RuleBase) -> tuple[CompiledStage, ...]:
 def compile_stage(rulebase: RuleBase, stage: str) -> CompiledStage:
     """Compile the rules of one stage into a durable-rules ruleset definition."""
     rules = rulebase.rules_in_stage(stage)
-    definition: dict[str, Any] = {ALWAYS_RULE: {"all": [{"m": {"kind": CTX_KIND}}]}}
+    definition: dict[str, Any] = {ALWAYS_RULE: {"all": [{"m": {FACT_KEY: CTX_KIND}}]}}
     joined: list[str] = []
     for rule in rules:
         for suffix, bound in _variants(rule, rulebase):
@@ -56,8 +60,8 @@ def compile_stage(rulebase: RuleBase, stage: str) -> CompiledStage:
         if rule.join and rule.join not in joined:
             joined.append(rule.join)
     for catalog in joined:
-        definition[SINK_PREFIX + catalog] = {"all": [{"m": {"kind": entry_kind(catalog)}},
-                                                     {"n": {"kind": _NEVER_KIND}}]}
+        definition[SINK_PREFIX + catalog] = {"all": [{"m": {FACT_KEY: entry_kind(catalog)}},
+                                                     {"n": {FACT_KEY: _NEVER_KIND}}]}
     text = json.dumps(definition, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return CompiledStage(stage, f"tp-{stage}-{digest}", definition,
@@ -94,13 +98,13 @@ def _variants(rule: Rule, rulebase: RuleBase) -> list[tuple[str, dict[str, Any]]
 
 
 def _patterns(rule: Rule, bound: dict[str, Any]) -> list[dict[str, Any]]:
-    ctx_terms: list[Any] = [{"kind": CTX_KIND}]
+    ctx_terms: list[Any] = [{FACT_KEY: CTX_KIND}]
     if rule.when is not None:
         ctx_terms.append(_condition(rule.when, negate=False, on_entry=False, bound={}))
     ctx_terms.extend({fact: value} for fact, value in sorted(bound.items()))
     if rule.join is None:
         return [{"m": _and(ctx_terms)}]
-    entry_terms: list[Any] = [{"kind": entry_kind(rule.join)}]
+    entry_terms: list[Any] = [{FACT_KEY: entry_kind(rule.join)}]
     if rule.where is not None:
         entry_terms.append(_condition(rule.where, negate=False, on_entry=True, bound=bound))
     return [{"x": _and(ctx_terms)}, {"e": _and(entry_terms)}]
@@ -135,5 +139,5 @@ def _condition(cond: Condition, *, negate: bool, on_entry: bool, bound: dict[str
 
 
 def attribute_key(name: str, on_entry: bool) -> str:
-    """The key an attribute has in the asserted fact (an entry's id is stored as ``entry``)."""
-    return "entry" if on_entry and name == "id" else name
+    """The key an attribute has in the asserted fact (an entry's id is stored as ``tp_entry``)."""
+    return ENTRY_KEY if on_entry and name == "id" else name

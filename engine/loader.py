@@ -216,6 +216,10 @@ class _Loader:
                 seen.add(entry_id)
                 line, col = doc.where(("entries", i))
                 attrs = {k: v for k, v in raw.items() if k not in ("id", "source")}
+                for key in attrs:
+                    if key in ("sid", "tp_fact", "tp_entry"):
+                        self.problems.append(doc.problem(("entries", i, key), f"catalog '{name}': attribute "
+                                                         f"'{key}' is reserved by the engine; rename it"))
                 entries.append(CatalogEntry(entry_id, name, MappingProxyType(attrs), str(raw.get("source", "")),
                                             Location(doc.file, line, col)))
             catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries))

@@ -214,7 +214,9 @@ class _Run:
             assert entry is not None
             offers = self._offers(entry, gpu_d, fits)
             if offers:
-                price, gpu_id, count, record = min(offers, key=lambda o: (o[0] * o[2], gpu_order(self.gpus, o[1])))
+                # rules' GPU scores first (a preferred class of card), then the hourly cost, then catalog order
+                price, gpu_id, count, record = min(offers, key=lambda o: (-gpu_d.options[o[1]].score, o[0] * o[2],
+                                                                          gpu_order(self.gpus, o[1])))
                 chosen = (option.id, gpu_id, count, record)
                 break
             platform_d.exclude(option.id, "no-fitting-gpu",
@@ -316,6 +318,7 @@ class _Run:
             cost["within_budget"] = within
             if budget is not None:
                 cost["budget_margin_usd"] = round(float(budget) - total, 2)
+                self._set("budget_margin_usd", cost["budget_margin_usd"], "budget_usd − total_usd")
             self._set("within_budget", within, "total_usd ≤ budget_usd")
         self.estimates["cost"] = Estimate("cost", cost, None)
 

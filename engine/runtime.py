@@ -15,7 +15,16 @@ from typing import Any
 
 from durable import engine as durable_engine
 
-from engine.compiler import ALWAYS_RULE, CTX_KIND, CompiledStage, entry_kind, rule_id_of
+from engine.compiler import (
+    ALWAYS_RULE,
+    CTX_KIND,
+    ENTRY_KEY,
+    FACT_KEY,
+    RESERVED_KEYS,
+    CompiledStage,
+    entry_kind,
+    rule_id_of,
+)
 from engine.errors import EngineError
 from engine.ir import CatalogEntry
 
@@ -68,7 +77,7 @@ class DurableRuntime:
             if self._fired is None or rule_name == ALWAYS_RULE:
                 return
             if joined:
-                self._fired.append(Firing(rule_id, _plain(c.x), str(_plain(c.e)["entry"])))
+                self._fired.append(Firing(rule_id, _plain(c.x), str(getattr(c.e, "_d", c.e)[ENTRY_KEY])))
             else:
                 self._fired.append(Firing(rule_id, _plain(c.m), None))
         return action
@@ -86,11 +95,11 @@ class DurableRuntime:
         name = self._names[stage]
         with _DURABLE_LOCK:
             sid = f"s{next(self._sessions)}"
-            facts: list[dict[str, Any]] = [{**_scalars(ctx), "sid": sid, "id": "ctx", "kind": CTX_KIND}]
+            facts: list[dict[str, Any]] = [{**_scalars(ctx), "sid": sid, "id": "ctx", FACT_KEY: CTX_KIND}]
             for catalog in compiled.joined_catalogs:
                 for entry in catalogs.get(catalog, ()):
                     facts.append({**_scalars(entry.attrs), "sid": sid, "id": f"{catalog}:{entry.id}",
-                                  "kind": entry_kind(catalog), "entry": entry.id})
+                                  FACT_KEY: entry_kind(catalog), ENTRY_KEY: entry.id})
             self._fired = []
             try:
                 self._host.assert_facts(name, facts)
@@ -138,4 +147,4 @@ def _scalars(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plain(content: Any) -> dict[str, Any]:
     data = getattr(content, "_d", content)
-    return {k: v for k, v in dict(data).items() if k not in ("sid", "id", "kind", "$s")}
+    return {k: v for k, v in dict(data).items() if k not in (*RESERVED_KEYS, "$s")}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from engine.compiler import ENTRY_KEY
 from engine.decisions import DECISIONS
 from engine.ir import CatalogEntry, Comparison, Condition, FactRef, Group, Rule, RuleBase
 from engine.operators import OPERATORS
@@ -23,7 +24,7 @@ def holds(cond: Condition | None, values: Mapping[str, Any], refs: Mapping[str, 
             return any(holds(c, values, refs) for c in cond.items)
         return not holds(cond.items[0], values, refs)
     expected = refs.get(cond.value.fact) if isinstance(cond.value, FactRef) else cond.value
-    actual = values.get("entry" if cond.subject == "id" and "entry" in values else cond.subject)
+    actual = values.get(ENTRY_KEY if cond.subject == "id" and ENTRY_KEY in values else cond.subject)
     return OPERATORS[cond.op].evaluate(actual, expected)
 
 
@@ -55,7 +56,7 @@ def _all_comparisons(cond: Condition) -> list[str]:
 
 
 def _entry_values(entry: CatalogEntry) -> dict[str, Any]:
-    return {**entry.attrs, "entry": entry.id}
+    return {**entry.attrs, ENTRY_KEY: entry.id}
 
 
 def missed_rules(rulebase: RuleBase, decision: str, option: str, ctx: Mapping[str, Any],

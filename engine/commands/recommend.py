@@ -34,14 +34,15 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     for name, spec in sorted(constraint_specs(rulebase).items()):
         flag = "--" + name.replace("_", "-")
         allowed = f" [{', '.join(spec.values)}]" if spec.values else ""
+        description = spec.description.replace("%", "%%")  # argparse formats help text
         unit = f" ({spec.unit})" if spec.unit else ""
         default = f" default: {spec.default}" if spec.default is not None else ""
         if spec.type == "bool":
             group.add_argument(flag, dest=f"fact_{name}", nargs="?", const="true", metavar="true|false",
-                               help=f"{spec.description}{default}")
+                               help=f"{description}{default}")
         else:
             group.add_argument(flag, dest=f"fact_{name}", metavar=spec.type.upper(),
-                               help=f"{spec.description}{unit}{allowed}{default}")
+                               help=f"{description}{unit}{allowed}{default}")
 
 
 def profile_facts(path: str | Path) -> dict[str, Any]:
