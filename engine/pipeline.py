@@ -185,8 +185,6 @@ class _Run:
         est = memory.estimate_memory(self.shape, self._setup(method, count, tool), self.constants)
         self.estimates["memory"] = Estimate("memory", est, self._setup(method, count, tool))
         self._set("peak_gib", round(est.peak_gib, 2), "memory estimate")
-        for note in est.notes:
-            self._warn("memory-estimate-note", note, "docs/memory-model.md", "info")
 
     def _gpu(self, gpu_id: str | None) -> hardware.Gpu | None:
         return next((g for g in self.gpus if g.id == gpu_id), None)

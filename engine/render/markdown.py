@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.render.data import recommendation_dict
-from engine.render.text import answer_rows
+from engine.render.text import answer_rows, chosen_reasons
+from engine.tally import format_value
 
 if TYPE_CHECKING:
     from engine.recommendation import Recommendation
@@ -19,19 +20,15 @@ def _cell(text: Any) -> str:
 def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
     """The recommendation as review-ready markdown."""
     d = recommendation_dict(rec)
-    given = ", ".join(f"`{k}={v}`" for k, v in sorted(rec.facts.items()))
-    out = ["# Fine-tuning recommendation", "", f"Constraints: {given}", "", "| Decision | Recommendation |",
+    given = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k in rec.given)
+    defaults = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k not in rec.given)
+    out = ["# Fine-tuning recommendation", "", f"Constraints: {given or 'none'}", "", "| Decision | Recommendation |",
            "|---|---|"]
     out += [f"| {label} | {_cell(value)} |" for label, value in answer_rows(rec, d)]
-    out += ["", "## Why", ""]
-    n = 0
-    for name in ("tool", "method"):
-        for because in d[name].get("because", []):
-            n += 1
-            out.append(f"{n}. **{name}** — {because}")
-    for key, item in d["derived"].items():
-        if key.startswith("chosen_"):
-            continue
+    out += ["", f"Defaults used: {defaults}.", "", "## Why", ""]
+    for i, (decision, reason, rule_id, source) in enumerate(chosen_reasons(rec), 1):
+        cite = f" (rule `{rule_id}`; {_cell(source)})" if source else f" ({rule_id})"
+        out.append(f"{i}. **{decision}** — {_cell(reason)}{cite}")
     mem = d.get("memory")
     if mem:
         s = mem["setup"]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]:
     """The answer as (label, value) rows: tool, method, GPU × count, memory, platform, cost."""
     mem = d.get("memory", {})
+    context_gib = float(rec.rulebase.catalogs["memory"].by_id("cuda-context-gib").get("value", 0))  # type: ignore[union-attr]
     cost = d.get("cost", {})
     hw = d["hardware"]
     platform = d["platform"]
@@ -22,8 +23,8 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
          + (f" (r={rec.facts.get('lora_rank', 16)})" if d["method"]["choice"] in ("lora", "qlora") else "")),
         ("GPU", f"{hw['count']} × {rec.entry_name('gpu', hw['gpu'])} ({hw['vram_gib']} GiB each)"
          if hw["gpu"] else "none fits — see warnings"),
-        ("Memory", f"{mem.get('per_gpu_gib', '?')} GiB per GPU (peak {mem.get('peak_gib', '?')} GiB)"
-         if mem else "not estimated"),
+        ("Memory", f"{mem.get('per_gpu_gib', '?')} GiB per GPU for training + {context_gib:g} GiB CUDA context "
+                   f"(one-GPU peak {mem.get('peak_gib', '?')} GiB)" if mem else "not estimated"),
     ]
     if platform.get("choice"):
         rows.append(("Platform", f"{rec.entry_name('platform', platform['choice'])} — "
@@ -35,7 +36,7 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         budget = cost.get("budget_usd")
         verdict = "" if budget is None else (" — within budget" if cost["within_budget"]
                                              else f" — over the {budget:g} USD budget")
-        rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:g} h × {cost['gpu_count']} GPU"
+        rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:.1f} h × {cost['gpu_count']} GPU"
                              f"{verdict}"))
     else:
         rows.append(("Cost", "per hour only: give --train-hours or --dataset-tokens for a total"))
@@ -44,6 +45,30 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
     rows.append(("Deployment", " → ".join(rec.entry_name(k, deployment[k]) for k in ("merge", "export", "serve")
                                           if deployment[k])))
     return rows
+
+
+def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
+    """(decision, reason, rule id, source) for every reason behind every choice, in decision order."""
+    out: list[tuple[str, str, str, str]] = []
+    for name, result in rec.decisions.items():
+        if result.choice is None:
+            continue
+        if result.pinned:
+            out.append((name, f"{result.pinned} was pinned by the user", "constraint", ""))
+        effects = [e for e in result.options[result.choice].effects if e.kind in ("score", "require")]
+        for effect in effects:
+            try:
+                source = rec.rulebase.rule(effect.rule_id).source
+            except KeyError:
+                source = "engine check"
+            points = f" ({effect.points:+g})" if effect.kind == "score" else ""
+            out.append((name, effect.because + points, effect.rule_id, source))
+        if not effects and not result.pinned:
+            how = {"gpu": "the cheapest GPU that fits on the chosen platform",
+                   "platform": "the best-ranked platform with a GPU that fits"}.get(
+                name, "no rule favoured an option; the catalog order breaks the tie")
+            out.append((name, how, "engine", ""))
+    return out
 
 
 def render_text(rec: Recommendation) -> str:
@@ -60,15 +85,18 @@ def render_text(rec: Recommendation) -> str:
         for part, gib in mem["breakdown"].items():
             lines.append(f"  {part:<12} {gib:>8.2f}")
         lines.append(f"  {'peak':<12} {mem['peak_gib']:>8.2f}")
+        lines += [f"  note: {note}" for note in mem["notes"]]
     lines += ["", "Why:"]
-    for name in ("tool", "method"):
-        for because in d[name].get("because", []):
-            lines.append(f"  - {name}: {because}")
+    for name, reason, rule_id, _source in chosen_reasons(rec):
+        lines.append(f"  - {name}: {reason} [{rule_id}]")
     lines += ["", "Rejected:"]
     for name, block in (("tool", d["tool"]), ("method", d["method"]), ("platform", d["platform"]),
                         ("gpu", d["hardware"])):
         for item in block.get("excluded", []):
             lines.append(f"  - {name} {item['id']}: {'; '.join(item['because'])}")
+        for item in block.get("ranking", []):
+            if item.get("why_not"):
+                lines.append(f"  - {name} {item['id']} (not excluded): {item['why_not'][0]}")
     if d["workflow"]["steps"]:
         lines += ["", "Workflow:"]
         lines += [f"  {i}. {step}" for i, step in enumerate(d["workflow"]["steps"], 1)]
