@@ -79,6 +79,7 @@ class _Loader:
     facts_file: Path
     digest: str
     problems: list[Problem] = field(default_factory=list)
+    broken: set[str] = field(default_factory=set)   # catalogs whose file failed: no cascade of errors
 
     def load(self) -> RuleBase:
         facts = self._load_facts()
@@ -111,9 +112,14 @@ class _Loader:
             doc, problems = read_yaml(path, _display(path))
             self.problems.extend(problems)
             if doc is None:
+                if kind == "catalog":
+                    self.broken.add(path.stem)
                 continue
             if kind == "catalog":
-                self.problems.extend(check_shape(doc, "catalog"))
+                shape = check_shape(doc, "catalog")
+                self.problems.extend(shape)
+                if shape:
+                    self.broken.add(path.stem)
                 catalogs.append(doc)
             elif kind == "sets":
                 self.problems.extend(check_shape(doc, "ruleset"))
@@ -186,7 +192,7 @@ class _Loader:
 
     def _check_fact_catalogs(self, facts: Mapping[str, FactSpec], catalogs: Mapping[str, Catalog]) -> None:
         for fact in facts.values():
-            if fact.type == "catalog" and fact.catalog not in catalogs:
+            if fact.type == "catalog" and fact.catalog not in catalogs and fact.catalog not in self.broken:
                 self.problems.append(Problem(_display(self.facts_file), 1, 1,
                                              f"fact '{fact.name}' refers to catalog '{fact.catalog}', which "
                                              f"does not exist{did_you_mean(fact.catalog, catalogs)}"))
@@ -224,7 +230,7 @@ class _Loader:
                                             Location(doc.file, line, col)))
             catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries))
         for decision in DECISIONS.values():
-            if decision.catalog not in catalogs:
+            if decision.catalog not in catalogs and decision.catalog not in self.broken:
                 self.problems.append(Problem(_display(self.root), 1, 1,
                                              f"decision '{decision.name}' needs catalog '{decision.catalog}' "
                                              f"(rules/catalog/{decision.catalog}.yaml), which is missing"))
@@ -294,6 +300,10 @@ class _RuleBuilder:
     def build(self) -> Rule | None:
         join = self.raw.get("for")
         catalog = None
+        if join in self.loader.broken:  # its catalog file has problems of its own: check only the facts
+            if "when" in self.raw:
+                self.condition(self.raw["when"], ("when",), None)
+            return None
         if join is not None:
             catalog = self.catalogs.get(join)
             if catalog is None:

@@ -1,0 +1,129 @@
+"""The command line as users drive it: exit codes, messages, files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+Cli = Callable[..., tuple[int, str, str]]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_13b_on_four_gpus_excludes_unsloth_with_reason(cli: Cli) -> None:
+    code, out, _ = cli("recommend", "--model-params-b", "13", "--gpu-count", "4", "--method", "lora",
+                       "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    (unsloth,) = [e for e in data["tool"]["excluded"] if e["id"] == "unsloth"]
+    assert unsloth["rules"] == ["tool-multi-gpu-limited"]
+    assert unsloth["because"] == ["Unsloth's multi-GPU support is limited (seed 17.3.6 matrix) and the run uses 4 GPUs"]
+    assert data["tool"]["choice"] != "unsloth"
+    assert data["method"]["choice"] == "lora"
+    assert data["trace"]["engine"] == "durable-rules"
+    fired = {f["rule"]: f for f in data["trace"]["fired"]}
+    assert fired["tool-multi-gpu-limited"]["matched"] == {"gpu_count": 4}
+    assert fired["tool-multi-gpu-limited"]["entry"] == "unsloth"
+    assert set(data["memory"]["breakdown"]) >= {"weights", "gradients", "optimizer", "activations", "overhead"}
+
+
+def test_set_and_flags_and_profile_combine(cli: Cli) -> None:
+    code, out, _ = cli("recommend", str(ROOT / "facts/profiles/beginner.yaml"), "--set", "gpu_count=2",
+                       "--experience", "advanced", "--format", "json")
+    assert code == 0
+    constraints = json.loads(out)["constraints"]
+    assert constraints["gpu_count"] == 2 and constraints["experience"] == "advanced"
+    assert constraints["model"] == "mistral-7b-v0.3"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--gpu-count", "0"], "tuneplan: error: constraint 'gpu_count': must be at least 1 (GPUs), got '0'"),
+    (["--method", "qlor"], "tuneplan: error: constraint 'method': 'qlor' is not allowed (did you mean 'qlora'?)"),
+    (["--set", "gpu_cnt=2"], "tuneplan: error: constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?)"),
+    (["--budget-usd", "nan"], "tuneplan: error: constraint 'budget_usd': expected a finite number (USD), got 'nan'"),
+    (["--gpu", "a100"], "tuneplan: error: constraint 'gpu': unknown gpus id 'a100' (did you mean"),
+])
+def test_bad_constraints_exit_1_naming_the_fact(cli: Cli, argv: list[str], message: str) -> None:
+    code, out, err = cli("recommend", "--model", "llama-3.1-8b", *argv)
+    assert code == 1 and out == ""
+    assert err.startswith(message)
+    assert "Traceback" not in err
+
+
+def test_usage_errors_exit_2(cli: Cli) -> None:
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--no-such-flag")
+    assert code == 2 and "unrecognized arguments: --no-such-flag" in err
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--set", "novalue")
+    assert code == 2 and "--set expects NAME=VALUE" in err
+
+
+def test_graph_files_and_output_are_written(cli: Cli, tmp_path: Path) -> None:
+    code, _, _ = cli("recommend", "--model", "llama-3.1-8b", "--format", "markdown", "--output",
+                     str(tmp_path / "r.md"), "--graph", str(tmp_path / "g.dot"))
+    assert code == 0
+    assert (tmp_path / "g.dot").read_text().startswith("digraph tuneplan {")
+    assert "![decision graph](g.dot)" in (tmp_path / "r.md").read_text()
+
+
+def test_svg_without_graphviz_is_a_clear_error(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `dot` here
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--graph", str(tmp_path / "g.svg"))
+    assert code == 1
+    assert "the Graphviz 'dot' program is not installed (apt-get install graphviz" in err
+    assert not (tmp_path / "g.svg").exists()
+
+
+def test_check_clean_and_broken(cli: Cli, rules_copy: Path) -> None:
+    code, _, err = cli("check", str(ROOT / "rules"), str(ROOT / "facts"))
+    assert code == 0 and err.startswith("ok:")
+    tool = rules_copy / "sets" / "tool.yaml"
+    tool.write_text(tool.read_text().replace("when: {gpu_count: {gt: 1}}", "when: {gpu_cnt: {gt: 1}}", 1))
+    (rules_copy / "catalog" / "tools.yaml").write_text(
+        (rules_copy / "catalog" / "tools.yaml").read_text().replace("hf_native: true", "hf_native: yes", 1))
+    code, out, _ = cli("check", str(rules_copy))
+    lines = out.splitlines()
+    assert code == 1 and len(lines) == 2
+    assert lines[0].endswith("tools.yaml:41:16: 'yes' is ambiguous (YAML 1.1 reads it as a boolean); write "
+                             "true/false, or quote it for a string")
+    assert lines[1].endswith("tool.yaml:9:12: rule 'tool-multi-gpu-limited': unknown fact 'gpu_cnt' "
+                             "(did you mean 'gpu_count'?)")
+
+
+def test_check_reports_bad_profiles(cli: Cli, tmp_path: Path) -> None:
+    profile = tmp_path / "p.yaml"
+    profile.write_text("constraints:\n  model: llama-3.1-8b\n  gpu_count: -1\n  experiance: beginner\n")
+    code, out, _ = cli("check", str(profile))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{profile}:3:3: constraint 'gpu_count': must be at least 1 (GPUs), got -1",
+        f"{profile}:4:3: constraint 'experiance': unknown fact (did you mean 'experience'?); known facts: "
+        + out.splitlines()[1].split("known facts: ")[1],
+    ]
+
+
+def test_an_internal_error_exits_3_without_traceback(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.pipeline
+
+    def boom(*_: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(engine.pipeline._Run, "run", boom)
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b")
+    assert code == 3
+    assert "internal error (RuntimeError: simulated bug); this is a bug" in err and "Traceback" not in err
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--debug")
+    assert code == 3 and "Traceback" in err
+
+
+def test_scenario_runner_reports_failures_and_coverage(cli: Cli, tmp_path: Path) -> None:
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text("scenarios:\n  - name: wrong on purpose\n    constraints: {model: llama-3.1-8b}\n"
+                         "    expect: {method: full}\n")
+    code, out, _ = cli("test", str(scenarios))
+    assert code == 1
+    assert out.splitlines()[0].endswith("s.yaml:2:5: FAIL wrong on purpose: method: expected full, got lora")
+    assert out.splitlines()[-1] == "0 passed, 1 failed"
+    code, out, _ = cli("test", "--coverage", "--min-coverage", "90")
+    assert code == 0 and "total" in out
