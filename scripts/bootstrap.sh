@@ -6,8 +6,19 @@ PYTHON="${PYTHON:-python3}"
 EXTRAS="${1:-}"            # "test" installs the test dependencies too
 VENV=.venv
 
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  echo "bootstrap: '$PYTHON' not found; install Python 3.11+ or pass PYTHON=/path/to/python3" >&2
+# A pyenv shim (python3.13) may exist yet refuse to run outside its selected versions: use the
+# interpreter of the installed pyenv version that provides it.
+if ! "$PYTHON" -c 'import sys' >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then
+  for version in $(pyenv versions --bare 2>/dev/null); do
+    candidate="$(pyenv root)/versions/$version/bin/$PYTHON"
+    if [ -x "$candidate" ] && "$candidate" -c 'import sys' >/dev/null 2>&1; then
+      PYTHON="$candidate"
+      break
+    fi
+  done
+fi
+if ! "$PYTHON" -c 'import sys' >/dev/null 2>&1; then
+  echo "bootstrap: '$PYTHON' is not a working Python; install Python 3.11+ or pass PYTHON=/path/to/python3" >&2
   exit 1
 fi
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
