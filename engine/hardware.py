@@ -238,6 +238,12 @@ def suggestions_if_not_fitting(
         )
     shorter = [setup.seq_len // 2**k for k in range(1, 8) if setup.seq_len // 2**k >= 256]
     groups.append([(f"shorten seq_len to {seq}", replace(setup, seq_len=seq)) for seq in shorter])
+    # when no single change is enough, every saver at once (the FSDP + QLoRA recipe) on more GPUs
+    lean = replace(setup, method="qlora", quant_bits=4, precision="mixed", gradient_checkpointing=True,
+                   batch_size=1)
+    groups.append([(f"combine QLoRA, gradient checkpointing and FSDP on {gpus} x {gpu.id}",
+                    replace(lean, gpu_count=gpus, sharding="fsdp"))
+                   for gpus in GPU_COUNTS if 1 < gpus <= max_count])
 
     suggestions: list[str] = []
     for group in groups:

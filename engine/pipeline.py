@@ -194,7 +194,10 @@ class _Run:
         """Choose platform, GPU type and count: the best-ranked platform's cheapest GPU setup that fits."""
         platform_d, gpu_d = self.decisions["platform"], self.decisions["gpu"]
         method = self.decisions["method"].choice
-        if method is None:
+        if method is None:  # no method fits: say what would, on the smallest footprint (QLoRA)
+            platform_d.choice = gpu_d.choice = None
+            smallest = self._setup("qlora", int(self.facts.get("gpu_count", 1)))
+            self._warn("nothing-fits", self._does_not_fit_message(smallest), "memory estimate", "critical")
             return
         tool = self.decisions["tool"].choice
         setup = self._setup(method, int(self.facts.get("gpu_count", 1)), tool)
@@ -278,9 +281,11 @@ class _Run:
         target = self._gpu(self.facts.get("gpu")) or max(self.gpus, key=lambda g: g.vram_gib)
         tips = hardware.suggestions_if_not_fitting(self.shape, setup, self.constants, target,
                                                    headroom_fraction=self._headroom())
-        peak = self.ctx.get("peak_gib", "?")
-        what = f"what would fit on {target.name}: " + "; ".join(tips) if tips else "try a smaller model"
-        return f"no allowed GPU setup fits the estimated {peak} GiB; {what}"
+        est = memory.estimate_memory(self.shape, setup, self.constants)
+        what = (f"what would fit on {target.name}: " + "; ".join(tips) if tips
+                else f"nothing fits even {max(GPU_COUNTS)}× {target.name}: pick a smaller model or larger GPUs")
+        return (f"does not fit: {setup.method} needs about {est.per_gpu_gib:.1f} GiB per GPU on {setup.gpu_count} "
+                f"GPU(s) and no allowed GPU setup holds it; {what}")
 
     # -- time and cost -----------------------------------------------------------------------------
     def _estimate_cost(self) -> None:

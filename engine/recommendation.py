@@ -144,6 +144,11 @@ class Recommendation:
         fired = {(s.rule.id, s.firing.entry_id) for s in self.trace}
         return lambda option: missed_rules(self.rulebase, decision, option, ctx, fired)
 
+    @property
+    def blocked(self) -> list[str]:
+        """The decisions left without a choice (the constraints cannot be met); empty when all is well."""
+        return [n for n in ("tool", "method", "gpu", "platform") if self.choice(n) is None]
+
     def choice(self, decision: str) -> str | None:
         """The chosen option id of a decision."""
         result = self.decisions.get(decision)
@@ -161,7 +166,7 @@ class Recommendation:
         """The chosen workflow's steps, filled in with this recommendation's choices."""
         workflow = self.choice("workflow")
         entry = self.rulebase.catalogs["workflows"].by_id(workflow) if workflow else None
-        if entry is None:
+        if entry is None or self.blocked:
             return []
         values = {
             "tool": self.choice("tool"), "tool_name": self.entry_name("tool", self.choice("tool")),

@@ -22,8 +22,12 @@ def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
     d = recommendation_dict(rec)
     given = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k in rec.given)
     defaults = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k not in rec.given)
-    out = ["# Fine-tuning recommendation", "", f"Constraints: {given or 'none'}", "", "| Decision | Recommendation |",
-           "|---|---|"]
+    out = ["# Fine-tuning recommendation", "", f"Constraints: {given or 'none'}", ""]
+    if rec.blocked:
+        out += [f"> **No fitting setup**: no {', '.join(rec.blocked)} satisfies the constraints."]
+        out += [f"> {_cell(w['message'])}" for w in d["warnings"] if w["level"] == "critical"]
+        out.append("")
+    out += ["| Decision | Recommendation |", "|---|---|"]
     out += [f"| {label} | {_cell(value)} |" for label, value in answer_rows(rec, d)]
     out += ["", f"Defaults used: {defaults}.", "", "## Why", ""]
     for i, (decision, reason, rule_id, source) in enumerate(chosen_reasons(rec), 1):
@@ -45,7 +49,7 @@ def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
         out += [f"> {note}" for note in mem["notes"]]
     cost = d.get("cost", {})
     platform = d["platform"]
-    if platform.get("choice"):
+    if platform.get("choice") and platform.get("price_per_gpu_hour_usd") is not None:
         out += ["", "## Cost", "", "| Item | Value |", "|---|---|",
                 f"| Price | {platform['price_per_gpu_hour_usd']} USD per GPU-hour ({platform['price_tier']}) |",
                 f"| Price source | {_cell(platform['price_source'])}, as of {platform['price_as_of']} |",

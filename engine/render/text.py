@@ -22,11 +22,11 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         ("Method", rec.entry_name("method", d["method"]["choice"])
          + (f" (r={rec.facts.get('lora_rank', 16)})" if d["method"]["choice"] in ("lora", "qlora") else "")),
         ("GPU", f"{hw['count']} × {rec.entry_name('gpu', hw['gpu'])} ({hw['vram_gib']} GiB each)"
-         if hw["gpu"] else "none fits — see warnings"),
+         if hw["gpu"] else "none fits — see the critical warning"),
         ("Memory", f"{mem.get('per_gpu_gib', '?')} GiB per GPU for training + {context_gib:g} GiB CUDA context "
                    f"(one-GPU peak {mem.get('peak_gib', '?')} GiB)" if mem else "not estimated"),
     ]
-    if platform.get("choice"):
+    if platform.get("choice") and platform.get("price_per_gpu_hour_usd") is not None:
         rows.append(("Platform", f"{rec.entry_name('platform', platform['choice'])} — "
                                  f"{platform.get('price_per_gpu_hour_usd')} USD per GPU-hour "
                                  f"({platform.get('price_tier')}, as of {platform.get('price_as_of')})"))
@@ -40,6 +40,9 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
                              f"{verdict}"))
     else:
         rows.append(("Cost", "per hour only: give --train-hours or --dataset-tokens for a total"))
+    if rec.blocked:
+        rows.append(("Workflow", "none until the setup fits"))
+        return rows
     rows.append(("Workflow", rec.entry_name("workflow", d["workflow"]["id"])))
     deployment = d["deployment"]
     rows.append(("Deployment", " → ".join(rec.entry_name(k, deployment[k]) for k in ("merge", "export", "serve")
@@ -75,6 +78,10 @@ def render_text(rec: Recommendation) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
     d = recommendation_dict(rec)
     lines = ["tuneplan recommendation", ""]
+    if rec.blocked:
+        lines += [f"NO FITTING SETUP: no {', '.join(rec.blocked)} satisfies the constraints."]
+        lines += [f"  {w['message']}" for w in d["warnings"] if w["level"] == "critical"]
+        lines.append("")
     rows = answer_rows(rec, d)
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
@@ -89,14 +96,17 @@ def render_text(rec: Recommendation) -> str:
     lines += ["", "Why:"]
     for name, reason, rule_id, _source in chosen_reasons(rec):
         lines.append(f"  - {name}: {reason} [{rule_id}]")
-    lines += ["", "Rejected:"]
+    lines += ["", "Rejected (why not):"]
     for name, block in (("tool", d["tool"]), ("method", d["method"]), ("platform", d["platform"]),
                         ("gpu", d["hardware"])):
+        grouped: dict[str, list[str]] = {}
         for item in block.get("excluded", []):
-            lines.append(f"  - {name} {item['id']}: {'; '.join(item['because'])}")
+            grouped.setdefault("; ".join(item["because"]), []).append(item["id"])
         for item in block.get("ranking", []):
             if item.get("why_not"):
-                lines.append(f"  - {name} {item['id']} (not excluded): {item['why_not'][0]}")
+                grouped.setdefault(item["why_not"][0], []).append(item["id"])
+        for reason, ids in grouped.items():
+            lines.append(f"  - {name} {', '.join(ids)}: {reason}")
     if d["workflow"]["steps"]:
         lines += ["", "Workflow:"]
         lines += [f"  {i}. {step}" for i, step in enumerate(d["workflow"]["steps"], 1)]
