@@ -233,13 +233,14 @@ class _Run:
         gpu_d.choice = gpu_id
         for other in gpu_d.ranking():
             if other.id != gpu_id:
-                fit = fits.get(other.id)
+                other_fit = fits.get(other.id)
                 other_offer = self._price(self.rb.catalogs["platforms"].by_id(platform_id), other.id)
                 if other_offer is None:
                     why = f"not offered by {platform_id} at an acceptable tier"
-                elif fit is not None:
-                    why = (f"{fit.count}× at {other_offer['usd_per_gpu_hour']} USD/GPU-hour = "
-                           f"{fit.count * float(other_offer['usd_per_gpu_hour']):.2f} USD/hour, dearer than the choice")
+                elif other_fit is not None:
+                    why = (f"{other_fit.count}× at {other_offer['usd_per_gpu_hour']} USD/GPU-hour = "
+                           f"{other_fit.count * float(other_offer['usd_per_gpu_hour']):.2f} USD/hour, "
+                           "dearer than the choice")
                 else:
                     why = "dearer than the choice"
                 gpu_d.options[other.id].effects.append(Effect("hardware-price", "note", 0.0, why))
@@ -271,11 +272,13 @@ class _Run:
         if platform is None:
             return None
         allowed_spot = bool(self.facts.get("preemptible_ok"))
-        records = [p for p in platform.get("prices", []) or [] if isinstance(p, dict) and p.get("gpu") == gpu_id]
+        records: list[dict[str, Any]] = [p for p in platform.get("prices", []) or []
+                                         if isinstance(p, dict) and p.get("gpu") == gpu_id]
         records = [p for p in records if allowed_spot or p.get("tier") not in _SPOT_TIERS]
         if not records:
             return None
-        return dict(min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier")))))
+        best: dict[str, Any] = min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier"))))
+        return dict(best)
 
     def _does_not_fit_message(self, setup: memory.TrainingSetup) -> str:
         target = self._gpu(self.facts.get("gpu")) or max(self.gpus, key=lambda g: g.vram_gib)

@@ -105,7 +105,7 @@ def _add_decision(g: nx.DiGraph, rec: Recommendation, name: str, result: object)
                 rule_node = _check_node(g, effect.rule_id, spec.stage, effect.because)
             label = {"exclude": "excludes", "require": "requires", "note": "why not"}.get(
                 effect.kind, f"{effect.points:+g}")
-            if not g.has_edge(rule_node, node):
+            if (rule_node, node) not in g.edges:
                 g.add_edge(rule_node, node, kind=effect.kind, label=label)
 
 

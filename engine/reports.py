@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.pipeline import Engine
 
 EXERCISE_PLATFORMS = ("lambda", "runpod", "colab")
@@ -15,7 +17,7 @@ def seed_exercise_table(engine: Engine) -> str:
     for platform_id in EXERCISE_PLATFORMS:
         entry = engine.rulebase.catalogs["platforms"].by_id(platform_id)
         assert entry is not None
-        seed = next(iter(entry.get("seed_prices", []) or []), {})
+        seed: dict[str, Any] = next(iter(entry.get("seed_prices", []) or []), {})
         seed_rate = seed.get("usd_per_gpu_hour")
         seed_text = f"{seed_rate:.2f}" if seed_rate else f"{seed.get('usd_per_month', '?')} USD/month"
         seed_total = f"{2 * seed_rate:.2f}" if seed_rate else "flat (limited hours)"

@@ -31,7 +31,7 @@ def load_schema(name: str) -> dict[str, Any]:
 def _validator(name: str) -> jsonschema.protocols.Validator:
     schema = load_schema(name)
     cls = jsonschema.validators.validator_for(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
 
 
 def check_shape(doc: Document, schema_name: str) -> list[Problem]:
@@ -47,7 +47,8 @@ def _describe(doc: Document, error: ValidationError) -> list[Problem]:
         error = best_match(error.context)
     path = tuple(error.absolute_path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        allowed = list(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
         return [doc.problem((*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
                                           f"allowed here: {', '.join(allowed)}") for key in extra]

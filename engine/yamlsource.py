@@ -2,11 +2,12 @@
 
 YAML's traps are rejected rather than guessed: duplicate keys, yes/no/on/off booleans, merge keys,
 anchors and aliases (which also stops "billion laughs"), every explicit tag, over-deep nesting,
-non-UTF-8 text and oversized files. Dates stay strings. Every value keeps its line and column.
+non-UTF-8 text, oversized files, NaN/infinity and integers beyond 64 bits. Dates stay strings. Every value keeps its line and column.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_DEPTH = 64
+MAX_INT = 2**63        # durable-rules' C core and JSON readers hold integers in 64 bits
 _AMBIGUOUS_BOOL = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str",
@@ -70,12 +72,15 @@ def read_yaml(path: Path, display: str | None = None) -> tuple[Document | None, 
     """Read one YAML file; returns the document, or None and the problems that stopped it."""
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        if path.is_dir():
+            return None, [Problem(name, 1, 1, "is a directory, not a YAML file")]
+        with path.open("rb") as stream:  # never more than the limit: a 20 MB file or /dev/zero stays cheap
+            raw = stream.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return None, [Problem(name, 1, 1, f"cannot read file: {exc.strerror or exc}")]
     if len(raw) > MAX_FILE_BYTES:
-        return None, [Problem(name, 1, 1, f"file is {len(raw) / 1e6:.1f} MB, over the "
-                              f"{MAX_FILE_BYTES // (1024 * 1024)} MiB limit for a rule file; split it")]
+        return None, [Problem(name, 1, 1, f"file is over the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit "
+                                          "for a rule file; split it")]
     return parse_yaml(raw, name)
 
 
@@ -115,7 +120,8 @@ def parse_yaml(raw: bytes | str, name: str) -> tuple[Document | None, list[Probl
     return Document(name, data, marks), problems
 
 
-def _first_alias(text: str) -> yaml.Mark | None:
+def _first_alias(text: str) -> Any:
+    """The mark of the first alias in ``text`` (compose shares aliased nodes, losing their position)."""
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
             return event.start_mark
@@ -149,6 +155,7 @@ def _convert(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]],
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), marks, seen, depth + 1) for i, item in enumerate(node.value)]
+    assert isinstance(node, yaml.ScalarNode)  # the composer makes only these three node kinds
     return _scalar(node)
 
 
@@ -169,8 +176,22 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
         constructor = yaml.SafeLoader.construct_yaml_int if tag.endswith("int") else \
             yaml.SafeLoader.construct_yaml_float
-        return constructor(yaml.SafeLoader(""), node)
+        try:
+            number = constructor(yaml.SafeLoader(""), node)
+        except ValueError:  # Python refuses int() of more than 4,300 digits
+            number = None
+        if number is None or (isinstance(number, int) and abs(number) >= MAX_INT):
+            raise _Reject(node, f"number '{_clip(value)}' is out of range (at most 2**63 - 1); "
+                                "quote it if it is text")
+        if isinstance(number, float) and not math.isfinite(number):
+            raise _Reject(node, f"'{_clip(value)}' is not a finite number; write a finite number, "
+                                "or quote it if it is text")
+        return number
     return value
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 def iter_yaml_files(paths: list[Path]) -> Iterator[Path]:
