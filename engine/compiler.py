@@ -117,17 +117,20 @@ def _and(terms: list[Any]) -> Any:
 def _condition(cond: Condition, *, negate: bool, on_entry: bool, bound: dict[str, Any]) -> Any:
     if isinstance(cond, Comparison):
         op = OPERATORS[OPERATORS[cond.op].negation] if negate else OPERATORS[cond.op]
-        if negate and cond.op == "exists":
-            value = not cond.value
-        else:
-            value = cond.value
+        value = not cond.value if negate and cond.op == "exists" else cond.value
         if isinstance(value, FactRef) and value.fact in bound:
             operand = bound[value.fact]
         elif isinstance(value, FactRef):
             operand = {"x": value.fact}
         else:
             operand = value
-        return op.compile(attribute_key(cond.subject, on_entry), operand)
+        key = attribute_key(cond.subject, on_entry)
+        compiled = op.compile(key, operand)
+        if negate and cond.op != "exists":
+            # `not` is logical: it also holds when the fact or attribute is missing. ($nex must sit
+            # inside an $and with another term: alone, durable-rules 2.0.28 loops forever.)
+            return {"$or": [{"$nex": {key: 1}}, compiled]}
+        return compiled
     if cond.kind == "not":
         return _condition(cond.items[0], negate=not negate, on_entry=on_entry, bound=bound)
     # De Morgan: a negated all is an any of negations, and the reverse.

@@ -23,12 +23,22 @@ from typing import Any
 
 from engine.decisions import DECISIONS
 from engine.errors import ConstraintError
-from engine.ir import STAGES, Catalog, CatalogEntry, Comparison, Condition, FactRef, FactSpec, Group, Rule, RuleBase
-from engine.operators import OPERATORS
+from engine.ir import (
+    STAGES,
+    CatalogEntry,
+    Comparison,
+    Condition,
+    FactRef,
+    FactSpec,
+    Rule,
+    RuleBase,
+)
+from engine.operators import OPERATORS, comparison_holds
 from engine.yamlsource import iter_yaml_files, read_yaml
 
 LINTS: dict[str, str] = {
-    "never-fires": "a rule whose conditions cannot hold over the declared domains, or whose where matches no entry",
+    "never-fires": "a rule whose conditions cannot hold over the declared domains, or whose where matches no "
+    "entry",
     "pre-empted": "a rule whose every effect is always cancelled by another rule's exclusion",
     "duplicate": "two rules with the same conditions and the same actions",
     "subsumed": "a rule whose conditions imply another's that does at least the same",
@@ -36,7 +46,8 @@ LINTS: dict[str, str] = {
     "overlap": "overlapping rules that disagree on an option: one excludes it, the other scores it up",
     "cycle": "a rule reading a fact derived in a later stage, from decisions its own stage feeds",
     "gap": "a plausible combination of constraints where no tool, method or platform remains",
-    "gap-no-fit": "a combination where nothing remains because nothing fits in memory or is offered",
+    "gap-no-fit": "a combination where nothing remains because the model does not fit in memory",
+    "gap-pinned": "a combination where nothing remains because of an option the user pinned",
     "unused-fact": "a constraint fact that no rule and no part of the engine reads",
     "unused-catalog": "a catalog no rule, fact, decision or the engine reads",
     "unreachable-option": "an option of a decision that some rule excludes in every situation",
@@ -46,20 +57,45 @@ LINTS: dict[str, str] = {
 
 # What engine/pipeline.py (and engine/facts.py) read directly, besides what rules read. Keep in step
 # with the pipeline: a fact listed here is never reported unused.
-ENGINE_READS = frozenset({
-    "model", "model_params_b", "precision", "seq_len", "batch_size", "gradient_checkpointing", "lora_rank",
-    "gpu", "gpu_count", "budget_usd", "train_hours", "dataset_tokens", "epochs", "preemptible_ok",
-    "tool", "platform",
-})
+ENGINE_READS = frozenset(
+    {
+        "model",
+        "model_params_b",
+        "precision",
+        "seq_len",
+        "batch_size",
+        "gradient_checkpointing",
+        "lora_rank",
+        "gpu",
+        "gpu_count",
+        "budget_usd",
+        "train_hours",
+        "dataset_tokens",
+        "epochs",
+        "preemptible_ok",
+        "tool",
+        "platform",
+    }
+)
 # Catalogs the engine reads itself (memory constants, GPU specs, model shapes, platform prices).
 ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms"})
 # Derived facts the pipeline sets before every stage, so they are never absent when read.
-ALWAYS_DERIVED = frozenset({
-    "params_b", "multi_gpu", "gpu_vram_gib", "largest_vram_gib", "full_fits", "lora_fits", "qlora_fits",
-    "full_per_gpu_gib", "lora_per_gpu_gib", "qlora_per_gpu_gib",
-})
+ALWAYS_DERIVED = frozenset(
+    {
+        "params_b",
+        "multi_gpu",
+        "gpu_vram_gib",
+        "largest_vram_gib",
+        "full_fits",
+        "lora_fits",
+        "qlora_fits",
+        "full_per_gpu_gib",
+        "lora_per_gpu_gib",
+        "qlora_per_gpu_gib",
+    }
+)
 _PLACEHOLDER_SOURCES = frozenset({"", "todo", "tbd", "fixme", "?", "??", "unknown", "n/a", "na", "none", "-"})
-MAX_WORLDS = 200_000    # an implication or coverage check larger than this is skipped, not guessed
+MAX_WORLDS = 200_000  # an implication or coverage check larger than this is skipped, not guessed
 
 
 @dataclass(frozen=True, order=True)
@@ -69,7 +105,7 @@ class Finding:
     file: str
     line: int
     col: int
-    level: str            # error | warning
+    level: str  # error | warning
     lint_id: str
     rules: tuple[str, ...]
     message: str
@@ -77,8 +113,10 @@ class Finding:
 
     def __str__(self) -> str:
         rules = ", ".join(self.rules) or "-"
-        return f"{self.file}:{self.line}:{self.col}: [{self.level}] {self.lint_id}: {rules}: {self.message} " \
-               f"(fix: {self.fix})"
+        return (
+            f"{self.file}:{self.line}:{self.col}: [{self.level}] {self.lint_id}: {rules}: {self.message} "
+            f"(fix: {self.fix})"
+        )
 
 
 @dataclass(frozen=True)
@@ -96,27 +134,47 @@ def _gt1(value: Any) -> bool:
 
 # How engine/pipeline.py derives facts, as far as rules can observe it.
 INVARIANTS: tuple[Invariant, ...] = (
-    Invariant(("multi_gpu", "gpu_count"), lambda w: w["multi_gpu"] == _gt1(w["gpu_count"]),
-              "multi_gpu is gpu_count > 1"),
-    Invariant(("full_fits", "lora_fits", "qlora_fits"),
-              lambda w: (not w["full_fits"] or bool(w["lora_fits"])) and (not w["lora_fits"] or bool(w["qlora_fits"])),
-              "full needs more memory than LoRA, LoRA more than QLoRA"),
-    Invariant(("method", "chosen_method"),
-              lambda w: w["method"] in (None, "auto") or w["chosen_method"] in (None, w["method"]),
-              "a pinned method is the chosen method"),
-    Invariant(("tool", "chosen_tool"), lambda w: w["tool"] is None or w["chosen_tool"] == w["tool"],
-              "a pinned tool is the chosen tool"),
-    Invariant(("platform", "chosen_platform"),
-              lambda w: w["platform"] is None or w["chosen_platform"] in (None, w["platform"]),
-              "a pinned platform is the chosen platform"),
-    Invariant(("gpu", "chosen_gpu"), lambda w: w["gpu"] is None or w["chosen_gpu"] in (None, w["gpu"]),
-              "a pinned GPU is the chosen GPU"),
-    Invariant(("within_budget", "budget_usd"), lambda w: w["within_budget"] is not False or w["budget_usd"] is not None,
-              "within_budget is false only against a budget"),
+    Invariant(
+        ("multi_gpu", "gpu_count"),
+        lambda w: w["multi_gpu"] == _gt1(w["gpu_count"]),
+        "multi_gpu is gpu_count > 1",
+    ),
+    Invariant(
+        ("full_fits", "lora_fits", "qlora_fits"),
+        lambda w: (
+            (not w["full_fits"] or bool(w["lora_fits"])) and (not w["lora_fits"] or bool(w["qlora_fits"]))
+        ),
+        "full needs more memory than LoRA, LoRA more than QLoRA",
+    ),
+    Invariant(
+        ("method", "chosen_method"),
+        lambda w: w["method"] in (None, "auto") or w["chosen_method"] in (None, w["method"]),
+        "a pinned method is the chosen method",
+    ),
+    Invariant(
+        ("tool", "chosen_tool"),
+        lambda w: w["tool"] is None or w["chosen_tool"] == w["tool"],
+        "a pinned tool is the chosen tool",
+    ),
+    Invariant(
+        ("platform", "chosen_platform"),
+        lambda w: w["platform"] is None or w["chosen_platform"] in (None, w["platform"]),
+        "a pinned platform is the chosen platform",
+    ),
+    Invariant(
+        ("gpu", "chosen_gpu"),
+        lambda w: w["gpu"] is None or w["chosen_gpu"] in (None, w["gpu"]),
+        "a pinned GPU is the chosen GPU",
+    ),
+    Invariant(
+        ("within_budget", "budget_usd"),
+        lambda w: w["within_budget"] is not False or w["budget_usd"] is not None,
+        "within_budget is false only against a budget",
+    ),
 )
 
 Box = dict[str, frozenset[Any]]
-Target = tuple[str, str, str, float]     # (kind, decision, option, points); warnings: ("warn", "", id, 0)
+Target = tuple[str, str, str, float]  # (kind, decision, option, points); warnings: ("warn", "", id, 0)
 
 
 @dataclass(frozen=True)
@@ -167,14 +225,15 @@ def build_domains(rulebase: RuleBase) -> dict[str, tuple[Any, ...]]:
     thresholds: dict[str, set[float]] = {}
     for rule in rulebase.rules():
         for comp in _walk(rule.when):
-            values = comp.value if isinstance(comp.value, list) else [comp.value]
-            thresholds.setdefault(comp.subject, set()).update(v for v in values if _is_number(v))
+            operands = comp.value if isinstance(comp.value, list) else [comp.value]
+            thresholds.setdefault(comp.subject, set()).update(float(v) for v in operands if _is_number(v))
         if rule.join is not None:
-            catalog = rulebase.catalogs[rule.join]
+            joined = rulebase.catalogs[rule.join]
             for comp in _walk(rule.where):
                 if isinstance(comp.value, FactRef):
-                    attrs = [e.attrs.get(comp.subject) for e in catalog.entries]
-                    thresholds.setdefault(comp.value.fact, set()).update(a for a in attrs if _is_number(a))
+                    attrs: list[Any] = [e.attrs.get(comp.subject) for e in joined.entries]
+                    points = {float(a) for a in attrs if _is_number(a)}
+                    thresholds.setdefault(comp.value.fact, set()).update(points)
     domains: dict[str, tuple[Any, ...]] = {}
     for name, spec in rulebase.facts.items():
         if spec.type == "bool":
@@ -197,10 +256,12 @@ def _number_points(spec: FactSpec, cuts: list[float]) -> list[Any]:
     integer = spec.type == "integer"
 
     def allowed(x: float) -> bool:
-        return not ((spec.minimum is not None and x < spec.minimum)
-                    or (spec.min_exclusive is not None and x <= spec.min_exclusive)
-                    or (spec.maximum is not None and x > spec.maximum)
-                    or (integer and x != int(x)))
+        return not (
+            (spec.minimum is not None and x < spec.minimum)
+            or (spec.min_exclusive is not None and x <= spec.min_exclusive)
+            or (spec.maximum is not None and x > spec.maximum)
+            or (integer and x != int(x))
+        )
 
     if not cuts:
         base = spec.default if _is_number(spec.default) else (spec.minimum or spec.min_exclusive or 0) + 1
@@ -227,11 +288,9 @@ def _number_points(spec: FactSpec, cuts: list[float]) -> list[Any]:
 
 # -- conditions as boxes -------------------------------------------------------------------------
 def _leaf(comp: Comparison, negate: bool, domains: Mapping[str, tuple[Any, ...]]) -> frozenset[Any]:
-    # Negation mirrors engine/compiler.py (the operator's negation, not a set complement), so that an
-    # absent fact satisfies neither `x == v` nor `not x == v`, exactly as at run time.
-    op = OPERATORS[OPERATORS[comp.op].negation] if negate else OPERATORS[comp.op]
-    value = (not comp.value) if negate and comp.op == "exists" else comp.value
-    return frozenset(v for v in domains.get(comp.subject, ()) if op.evaluate(v, value))
+    # `not` is logical negation, as compiled (engine/operators.py comparison_holds)
+    return frozenset(v for v in domains.get(comp.subject, ())
+                     if comparison_holds(comp.op, v, comp.value, negate=negate))
 
 
 def _meet(a: Mapping[str, frozenset[Any]], b: Mapping[str, frozenset[Any]]) -> Box | None:
@@ -244,7 +303,9 @@ def _meet(a: Mapping[str, frozenset[Any]], b: Mapping[str, frozenset[Any]]) -> B
     return out
 
 
-def to_boxes(cond: Condition | None, domains: Mapping[str, tuple[Any, ...]], negate: bool = False) -> list[Box]:
+def to_boxes(
+    cond: Condition | None, domains: Mapping[str, tuple[Any, ...]], negate: bool = False
+) -> list[Box]:
     """The condition as a union of boxes (disjunctive normal form over value sets)."""
     if cond is None:
         return [{}]
@@ -266,7 +327,9 @@ def to_boxes(cond: Condition | None, domains: Mapping[str, tuple[Any, ...]], neg
 class Space:
     """The fact domains plus the pipeline's invariants: enumerates the possible worlds of a box."""
 
-    def __init__(self, domains: Mapping[str, tuple[Any, ...]], invariants: Sequence[Invariant] = INVARIANTS) -> None:
+    def __init__(
+        self, domains: Mapping[str, tuple[Any, ...]], invariants: Sequence[Invariant] = INVARIANTS
+    ) -> None:
         self.domains = domains
         self.invariants = [i for i in invariants if all(f in domains for f in i.facts)]
 
@@ -318,23 +381,20 @@ def _entry_value(entry: CatalogEntry, attr: str) -> Any:
     if attr == "id":
         return entry.id
     value = entry.attrs.get(attr)
-    if isinstance(value, list):     # the runtime passes lists of scalars only (engine/runtime.py)
+    if isinstance(value, list):  # the runtime passes lists of scalars only (engine/runtime.py)
         return value if all(isinstance(v, str | int | float | bool) for v in value) else None
     return value if isinstance(value, str | int | float | bool) else None
 
 
-def entry_matches(cond: Condition | None, entry: CatalogEntry, world: Mapping[str, Any], negate: bool = False) -> bool:
+def entry_matches(
+    cond: Condition | None, entry: CatalogEntry, world: Mapping[str, Any], negate: bool = False
+) -> bool:
     """Whether a catalog entry satisfies ``where`` given the fact values FactRefs read."""
     if cond is None:
         return True
     if isinstance(cond, Comparison):
-        op = OPERATORS[OPERATORS[cond.op].negation] if negate else OPERATORS[cond.op]
-        value = cond.value
-        if isinstance(value, FactRef):
-            value = world.get(value.fact)
-        elif negate and cond.op == "exists":
-            value = not value
-        return bool(op.evaluate(_entry_value(entry, cond.subject), value))
+        value = world.get(cond.value.fact) if isinstance(cond.value, FactRef) else cond.value
+        return comparison_holds(cond.op, _entry_value(entry, cond.subject), value, negate=negate)
     if cond.kind == "not":
         return entry_matches(cond.items[0], entry, world, not negate)
     results = (entry_matches(item, entry, world, negate) for item in cond.items)
@@ -358,8 +418,11 @@ def model_rule(rule: Rule, rulebase: RuleBase, space: Space) -> RuleModel:
     """The rule's cases over the finite domains."""
     domains = space.domains
     boxes = [b for b in to_boxes(rule.when, domains) if space.satisfiable(b)]
-    empty = [f"{c.subject} {OPERATORS[c.op].text} {c.value!r}" for c in _walk(rule.when)
-             if not _leaf(c, False, domains)]
+    empty = [
+        f"{c.subject} {OPERATORS[c.op].text} {c.value!r}"
+        for c in _walk(rule.when)
+        if not _leaf(c, False, domains)
+    ]
     model = RuleModel(rule, [], bool(boxes), empty)
     if rule.join is None:
         model.cases = [Case(b, _targets(rule, ())) for b in boxes]
@@ -378,17 +441,26 @@ def model_rule(rule: Rule, rulebase: RuleBase, space: Space) -> RuleModel:
             if len(refs) == 1:
                 model.cases.append(Case({**box, refs[0]: frozenset(a[0] for a in assignments)}, targets))
             else:
-                model.cases.extend(Case({**box, **{f: frozenset([v]) for f, v in zip(refs, a, strict=True)}},
-                                        targets) for a in assignments)
+                model.cases.extend(
+                    Case({**box, **{f: frozenset([v]) for f, v in zip(refs, a, strict=True)}}, targets)
+                    for a in assignments
+                )
     return model
 
 
 # -- the linter --------------------------------------------------------------------------------------
-def lint_rulebase(rulebase: RuleBase, *, today: dt.date | None = None, gaps: bool = True,
-                  gap_samples: int = 1500, seed: int = 0) -> list[Finding]:
+def lint_rulebase(
+    rulebase: RuleBase,
+    *,
+    today: dt.date | None = None,
+    gaps: bool = True,
+    gap_samples: int = 1500,
+    seed: int = 0,
+) -> list[Finding]:
     """Every finding for the rule base, sorted by file and line."""
     if today is None:
         from engine.pipeline import TODAY
+
         today = TODAY
     linter = _Linter(rulebase, today)
     linter.run(gaps=gaps, gap_samples=gap_samples, seed=seed)
@@ -417,9 +489,12 @@ class _Linter:
         self.space = Space(build_domains(rulebase))
         self.models = {r.id: model_rule(r, rulebase, self.space) for r in rulebase.rules()}
         self.findings: list[Finding] = []
+        self._gap_memo: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
 
     def add(self, where: Any, level: str, lint_id: str, rules: Sequence[str], message: str, fix: str) -> None:
-        self.findings.append(Finding(where.file, where.line, where.col, level, lint_id, tuple(rules), message, fix))
+        self.findings.append(
+            Finding(where.file, where.line, where.col, level, lint_id, tuple(rules), message, fix)
+        )
 
     def run(self, *, gaps: bool, gap_samples: int, seed: int) -> None:
         self.check_cycles()
@@ -454,25 +529,43 @@ class _Linter:
                 if spec is None or spec.derived_stage is None:
                     continue
                 if STAGES.index(spec.derived_stage) > STAGES.index(rule.stage):
-                    self.add(rule.loc, "error", "cycle", [rule.id],
-                             f"reads '{fact}', derived before the {spec.derived_stage} stage from decisions the "
-                             f"{rule.stage} stage feeds, so the fact depends on this rule's own outcome",
-                             f"move the rule to the {spec.derived_stage} stage or read a fact derived earlier")
+                    self.add(
+                        rule.loc,
+                        "error",
+                        "cycle",
+                        [rule.id],
+                        f"reads '{fact}', derived before the {spec.derived_stage} stage from decisions the "
+                        f"{rule.stage} stage feeds, so the fact depends on this rule's own outcome",
+                        f"move the rule to the {spec.derived_stage} stage or read a fact derived earlier",
+                    )
 
     # -- never fires ------------------------------------------------------------------------------
     def check_never_fires(self) -> None:
         for model in self.models.values():
             rule = model.rule
             if not model.when_satisfiable:
-                detail = (f"; no value of the declared domain passes {'; '.join(model.empty_tests)}"
-                          if model.empty_tests else "; its tests contradict each other")
-                self.add(rule.loc, "error", "never-fires", [rule.id],
-                         f"'when' can never hold over the facts' domains{detail}",
-                         "correct the values or operators so that some constraints satisfy 'when'")
+                detail = (
+                    f"; no value of the declared domain passes {'; '.join(model.empty_tests)}"
+                    if model.empty_tests
+                    else "; its tests contradict each other"
+                )
+                self.add(
+                    rule.loc,
+                    "error",
+                    "never-fires",
+                    [rule.id],
+                    f"'when' can never hold over the facts' domains{detail}",
+                    "correct the values or operators so that some constraints satisfy 'when'",
+                )
             elif not model.cases and rule.join is not None:
-                self.add(rule.loc, "error", "never-fires", [rule.id],
-                         f"'where' matches no entry of catalog '{rule.join}', so the rule never fires",
-                         f"correct the attribute values in 'where' against rules/catalog ({rule.join})")
+                self.add(
+                    rule.loc,
+                    "error",
+                    "never-fires",
+                    [rule.id],
+                    f"'where' matches no entry of catalog '{rule.join}', so the rule never fires",
+                    f"correct the attribute values in 'where' against rules/catalog ({rule.join})",
+                )
 
     # -- pairs: duplicate, subsumed, conflict, overlap ---------------------------------------------
     def implies(self, a: RuleModel, b: RuleModel) -> bool | None:
@@ -498,24 +591,35 @@ class _Linter:
         a_in_b = a.universe <= b.universe and self.implies(a, b)
         b_in_a = b.universe <= a.universe and self.implies(b, a)
         if a_in_b and b_in_a:
-            self.add(b.rule.loc, "error", "duplicate", [a.rule.id, b.rule.id],
-                     f"'{b.rule.id}' has the same conditions and actions as '{a.rule.id}' "
-                     f"({a.rule.loc.file}:{a.rule.loc.line}); both fire together and count twice",
-                     f"delete one of them or merge their sources into one rule")
+            self.add(
+                b.rule.loc,
+                "error",
+                "duplicate",
+                [a.rule.id, b.rule.id],
+                f"'{b.rule.id}' has the same conditions and actions as '{a.rule.id}' "
+                f"({a.rule.loc.file}:{a.rule.loc.line}); both fire together and count twice",
+                "delete one of them or merge their sources into one rule",
+            )
             return
         for inner, outer in ((a, b), (b, a)):
-            if (a_in_b if inner is a else b_in_a):
+            if a_in_b if inner is a else b_in_a:
                 scored = any(t[0] == "score" for t in inner.universe)
-                consequence = ("its score is added a second time" if scored
-                               else "it adds nothing")
-                self.add(inner.rule.loc, "warning", "subsumed", [inner.rule.id, outer.rule.id],
-                         f"whenever '{inner.rule.id}' fires, '{outer.rule.id}' ({outer.rule.loc.file}:"
-                         f"{outer.rule.loc.line}) fires too with the same actions, so {consequence}",
-                         f"delete '{inner.rule.id}', or give it a different action if the narrower case "
-                         f"deserves more")
+                consequence = "its score is added a second time" if scored else "it adds nothing"
+                self.add(
+                    inner.rule.loc,
+                    "warning",
+                    "subsumed",
+                    [inner.rule.id, outer.rule.id],
+                    f"whenever '{inner.rule.id}' fires, '{outer.rule.id}' ({outer.rule.loc.file}:"
+                    f"{outer.rule.loc.line}) fires too with the same actions, so {consequence}",
+                    f"delete '{inner.rule.id}', or give it a different action if the narrower case "
+                    f"deserves more",
+                )
 
     def check_disagreement(self, a: RuleModel, b: RuleModel) -> None:
-        decisions = {t[1] for t in a.universe if t[0] != "warn"} & {t[1] for t in b.universe if t[0] != "warn"}
+        decisions = {t[1] for t in a.universe if t[0] != "warn"} & {
+            t[1] for t in b.universe if t[0] != "warn"
+        }
         if not decisions:
             return
         worst: tuple[int, str, str, str] | None = None
@@ -538,35 +642,54 @@ class _Linter:
         later = b if (b.rule.loc.file, b.rule.loc.line) >= (a.rule.loc.file, a.rule.loc.line) else a
         other = a if later is b else b
         if lint_id == "conflict":
-            self.add(later.rule.loc, "error", "conflict", [other.rule.id, later.rule.id],
-                     f"{what} when {when}: no option is left consistent with both",
-                     "make the conditions exclusive (add the opposite test to one rule) or drop one action")
+            self.add(
+                later.rule.loc,
+                "error",
+                "conflict",
+                [other.rule.id, later.rule.id],
+                f"{what} when {when}: no option is left consistent with both",
+                "make the conditions exclusive (add the opposite test to one rule) or drop one action",
+            )
         else:
-            self.add(later.rule.loc, "warning", "overlap", [other.rule.id, later.rule.id],
-                     f"{what} when {when}; the exclusion wins, so the score never counts there",
-                     "if the exclusion is meant to win, exclude the overlap from the scoring rule's conditions")
+            self.add(
+                later.rule.loc,
+                "warning",
+                "overlap",
+                [other.rule.id, later.rule.id],
+                f"{what} when {when}; the exclusion wins, so the score never counts there",
+                "if the exclusion is meant to win, exclude the overlap from the scoring rule's conditions",
+            )
 
     # -- pre-empted ----------------------------------------------------------------------------------
     def excluders(self, decision: str, option: str) -> list[RuleModel]:
         """Rules that can take an option away: excluding it, or requiring another option."""
         out = []
         for model in self.models.values():
-            if any(t[1] == decision and ((t[0] == "exclude" and t[2] == option) or
-                                         (t[0] == "require" and t[2] != option)) for t in model.universe):
+            if any(
+                t[1] == decision
+                and ((t[0] == "exclude" and t[2] == option) or (t[0] == "require" and t[2] != option))
+                for t in model.universe
+            ):
                 out.append(model)
         return out
 
-    def removed(self, decision: str, option: str, world: Mapping[str, Any], models: Sequence[RuleModel]) -> bool:
+    def removed(
+        self, decision: str, option: str, world: Mapping[str, Any], models: Sequence[RuleModel]
+    ) -> bool:
         for model in models:
             for t in targets_at(model, world):
-                if t[1] == decision and ((t[0] == "exclude" and t[2] == option) or
-                                         (t[0] == "require" and t[2] != option)):
+                if t[1] == decision and (
+                    (t[0] == "exclude" and t[2] == option) or (t[0] == "require" and t[2] != option)
+                ):
                     return True
         return False
 
     def always_removed(self, model: RuleModel, case: Case, decision: str, option: str) -> list[str] | None:
-        """The rules that take ``option`` away in every world of ``case`` (None: not always, or undecidable)."""
-        rivals = [m for m in self.excluders(decision, option) if m.rule.stage == model.rule.stage and m is not model]
+        """The rules that take ``option`` away in every world of ``case`` (None: not always, or "
+        "undecidable)."""
+        rivals = [
+            m for m in self.excluders(decision, option) if m.rule.stage == model.rule.stage and m is not model
+        ]
         facts = case.box.keys() | {f for m in rivals for f in m.facts}
         if not rivals or self.space.size(case.box, facts) > MAX_WORLDS:
             return None
@@ -590,10 +713,15 @@ class _Linter:
                     continue
                 break
             else:
-                self.add(model.rule.loc, "warning", "pre-empted", [model.rule.id, *sorted(blockers)],
-                         f"whenever '{model.rule.id}' fires, the options it favours are already excluded by "
-                         f"{', '.join(sorted(blockers))}, so it never changes a recommendation",
-                         "narrow the excluding rule or delete this one")
+                self.add(
+                    model.rule.loc,
+                    "warning",
+                    "pre-empted",
+                    [model.rule.id, *sorted(blockers)],
+                    f"whenever '{model.rule.id}' fires, the options it favours are already excluded by "
+                    f"{', '.join(sorted(blockers))}, so it never changes a recommendation",
+                    "narrow the excluding rule or delete this one",
+                )
 
     # -- options never reachable ------------------------------------------------------------------------
     def check_unreachable_options(self) -> None:
@@ -611,9 +739,14 @@ class _Linter:
                 if self.space.size({}, facts) > MAX_WORLDS:
                     continue
                 if all(self.removed(name, entry.id, w, rivals) for w in self.space.worlds({}, facts)):
-                    self.add(entry.loc, "warning", "unreachable-option", sorted(m.rule.id for m in rivals),
-                             f"{name} option '{entry.id}' is excluded in every situation, so it is never chosen",
-                             "narrow the excluding rules, or delete the entry if it is kept only for reference")
+                    self.add(
+                        entry.loc,
+                        "warning",
+                        "unreachable-option",
+                        sorted(m.rule.id for m in rivals),
+                        f"{name} option '{entry.id}' is excluded in every situation, so it is never chosen",
+                        "narrow the excluding rules, or delete the entry if it is kept only for reference",
+                    )
 
     # -- unused facts and catalogs ------------------------------------------------------------------------
     def check_unused(self) -> None:
@@ -626,23 +759,36 @@ class _Linter:
         for name, spec in self.rb.facts.items():
             if spec.derived_stage is None and name not in read:
                 line, col = facts_file[1].get(name, (1, 1))
-                self.add(_At(facts_file[0], line, col), "warning", "unused-fact", [],
-                         f"constraint fact '{name}' is read by no rule and not by the engine, so giving it "
-                         f"changes nothing", "write a rule that reads it, or remove it from the fact schema")
+                self.add(
+                    _At(facts_file[0], line, col),
+                    "warning",
+                    "unused-fact",
+                    [],
+                    f"constraint fact '{name}' is read by no rule and not by the engine, so giving it "
+                    f"changes nothing",
+                    "write a rule that reads it, or remove it from the fact schema",
+                )
         used = set(ENGINE_CATALOGS) | {d.catalog for d in DECISIONS.values()}
         used |= {f.catalog for f in self.rb.facts.values() if f.type == "catalog"}
         used |= {r.join for r in self.rb.rules() if r.join}
         for name, catalog in sorted(self.rb.catalogs.items()):
             if name not in used:
-                self.add(_At(catalog.file, 1, 1), "warning", "unused-catalog", [],
-                         f"catalog '{name}' ({len(catalog.entries)} entries) is read by no rule, fact, decision "
-                         f"or the engine", f"join it in a rule ('for: {name}'), or keep it outside rules/catalog")
+                self.add(
+                    _At(catalog.file, 1, 1),
+                    "warning",
+                    "unused-catalog",
+                    [],
+                    f"catalog '{name}' ({len(catalog.entries)} entries) is read by no rule, fact, decision "
+                    f"or the engine",
+                    f"join it in a rule ('for: {name}'), or keep it outside rules/catalog",
+                )
 
     def _facts_file(self) -> tuple[str, dict[str, tuple[int, int]]]:
         root = Path(self.rb.root)
         path = root.parent / "facts" / "schema.yaml"
         if not path.is_file():
             from engine.loader import DEFAULT_FACTS
+
             path = DEFAULT_FACTS
         doc, _ = read_yaml(path, _display(path))
         if doc is None:
@@ -655,15 +801,25 @@ class _Linter:
         for rule in self.rb.rules():
             if rule.source.strip().lower() in _PLACEHOLDER_SOURCES:
                 shown = f"'{rule.source}'" if rule.source.strip() else "empty"
-                self.add(rule.loc, "warning", "missing-source", [rule.id],
-                         f"the rule's source is {shown}: nobody can check where its knowledge comes from",
-                         "name the document, section or URL (and its date) the rule encodes")
+                self.add(
+                    rule.loc,
+                    "warning",
+                    "missing-source",
+                    [rule.id],
+                    f"the rule's source is {shown}: nobody can check where its knowledge comes from",
+                    "name the document, section or URL (and its date) the rule encodes",
+                )
         for catalog in self.rb.catalogs.values():
             for entry in catalog.entries:
                 if entry.source.strip().lower() in _PLACEHOLDER_SOURCES:
-                    self.add(entry.loc, "warning", "missing-source", [],
-                             f"{catalog.name} entry '{entry.id}' has source '{entry.source}'",
-                             "name the document, section or URL (and its date) the entry comes from")
+                    self.add(
+                        entry.loc,
+                        "warning",
+                        "missing-source",
+                        [],
+                        f"{catalog.name} entry '{entry.id}' has source '{entry.source}'",
+                        "name the document, section or URL (and its date) the entry comes from",
+                    )
 
     def check_prices(self) -> None:
         catalog = self.rb.catalogs.get("platforms")
@@ -683,19 +839,36 @@ class _Linter:
                 try:
                     as_of = dt.date.fromisoformat(str(record.get("as_of")))
                 except ValueError:
-                    self.add(where, "warning", "stale-price", [],
-                             f"price {label} has no valid as_of date ({record.get('as_of')!r})",
-                             "add as_of: YYYY-MM-DD, the day the price was read")
+                    self.add(
+                        where,
+                        "warning",
+                        "stale-price",
+                        [],
+                        f"price {label} has no valid as_of date ({record.get('as_of')!r})",
+                        "add as_of: YYYY-MM-DD, the day the price was read",
+                    )
                     continue
                 age = (self.today - as_of).days
                 if age > 365:
-                    self.add(where, "warning", "stale-price", [],
-                             f"price {label} ({record.get('usd_per_gpu_hour')} USD/GPU-hour) is dated {as_of}, "
-                             f"{age} days before {self.today}", "check the platform's current price and update "
-                             "usd_per_gpu_hour and as_of (keep the old figure in price_observations)")
+                    self.add(
+                        where,
+                        "warning",
+                        "stale-price",
+                        [],
+                        f"price {label} ({record.get('usd_per_gpu_hour')} USD/GPU-hour) is dated {as_of}, "
+                        f"{age} days before {self.today}",
+                        "check the platform's current price and update "
+                        "usd_per_gpu_hour and as_of (keep the old figure in price_observations)",
+                    )
                 if not str(record.get("source", "")).strip():
-                    self.add(where, "warning", "missing-source", [], f"price {label} has no source",
-                             "name where the price was read")
+                    self.add(
+                        where,
+                        "warning",
+                        "missing-source",
+                        [],
+                        f"price {label} has no source",
+                        "name where the price was read",
+                    )
 
     def _catalog_doc(self, name: str) -> Any:
         for path in iter_yaml_files([Path(self.rb.root) / "catalog"]):
@@ -709,39 +882,123 @@ class _Linter:
         from engine.pipeline import Engine
 
         engine = Engine.for_rules(self.rb.root)
-        groups: dict[tuple[str, str, tuple[str, ...]], tuple[int, dict[str, Any]]] = {}
+        # Failing combinations are grouped by what emptied the decision; the smallest of each group is
+        # shrunk to a minimal example (constraints dropped while the decision stays empty), and groups whose
+        # minimal examples agree are merged: errors per set of rules responsible, warnings per decision.
+        raw: dict[tuple[str, str, tuple[str, ...]], list[dict[str, Any]]] = {}
         for constraints in gap_grid(self.rb, samples, seed):
-            try:
-                rec = engine.recommend(constraints)
-            except ConstraintError:
-                continue
-            nothing_fits = any(w.id == "nothing-fits" for w in rec.warnings) or not rec.derived.get("qlora_fits", True)
-            for decision in ("tool", "method", "platform"):
-                result = rec.decisions.get(decision)
-                if result is None or result.choice is not None:
-                    continue
-                causes = tuple(sorted({e.rule_id for o in result.options.values() for e in o.effects
-                                       if e.kind == "exclude"}))
-                by_rules = all(c in self.models for c in causes)
-                level = "error" if by_rules and not nothing_fits else "warning"
-                key = (decision, level, causes)
-                count, example = groups.get(key, (0, constraints))
-                groups[key] = (count + 1, min(example, constraints, key=lambda c: (len(c), repr(sorted(c.items())))))
-        for (decision, level, causes), (count, example) in sorted(groups.items()):
-            rule_causes = [c for c in causes if c in self.models]
-            where: Any = self.models[rule_causes[0]].rule.loc if rule_causes else _At(self.rb.root, 1, 1)
+            for gap in self._gaps_of(engine, constraints):
+                raw.setdefault(gap, []).append(constraints)
+        groups: dict[tuple[str, str, tuple[str, ...]], tuple[int, dict[str, Any], tuple[str, ...]]] = {}
+        for (decision, level, _), combos in raw.items():
+            first = min(combos, key=lambda c: (len(c), repr(sorted(c.items()))))
+            example = self._shrink(engine, first, decision, level)
+            causes = next(c for d, lv, c in self._gaps_of(engine, example) if (d, lv) == (decision, level))
+            key = (decision, level, causes if level == "gap" else ())
+            count, best, best_causes = groups.get(key, (0, example, causes))
+            if (len(example), repr(sorted(example.items()))) < (len(best), repr(sorted(best.items()))):
+                best, best_causes = example, causes
+            groups[key] = (count + len(combos), best, best_causes)
+        for (decision, level, _), (count, example, causes) in sorted(groups.items()):
             shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(example.items()))
-            if level == "error":
-                self.add(where, "error", "gap", rule_causes,
-                         f"no {decision} remains for {count} sampled combination(s), e.g. {shown}: the rules "
-                         f"exclude every option", f"let one {decision} survive these constraints, or add a rule "
-                         f"that warns the user and names the conflicting constraints")
+            rule_causes = [c for c in causes if c in self.models]
+            engine_causes = [c for c in causes if c not in self.models]
+            where: Any = (
+                self.models[rule_causes[0]].rule.loc
+                if rule_causes
+                else _At(self.rb.catalogs[DECISIONS[decision].catalog].file, 1, 1)
+            )
+            by = (["rules"] if rule_causes else []) + (
+                [f"the engine's checks ({', '.join(engine_causes)})"] if engine_causes else []
+            )
+            why = f"every option is excluded by {' and '.join(by)}" if by else "no option is chosen"
+            message = f"no {decision} remains for {count} sampled combination(s), e.g. {shown}: {why}"
+            if level == "gap":
+                self.add(
+                    where,
+                    "error",
+                    "gap",
+                    rule_causes,
+                    message,
+                    f"let some {decision} survive these constraints, or add a rule that warns and names "
+                    f"the conflicting constraints",
+                )
+            elif level == "gap-pinned":
+                self.add(
+                    where,
+                    "warning",
+                    "gap-pinned",
+                    rule_causes,
+                    f"{message}, although the user pinned it",
+                    f"add a rule that warns when the pinned {decision} cannot work with these constraints",
+                )
+            elif level == "gap-explained":
+                self.add(
+                    where,
+                    "warning",
+                    "gap-explained",
+                    rule_causes,
+                    f"{message}; a rule tells the user why with a critical warning",
+                    "nothing to do unless these constraints should be supported",
+                )
             else:
-                engine_causes = [c for c in causes if c not in self.models]
-                self.add(where, "warning", "gap-no-fit", rule_causes,
-                         f"no {decision} remains for {count} sampled combination(s), e.g. {shown}"
-                         f"{' (engine checks: ' + ', '.join(engine_causes) + ')' if engine_causes else ''}",
-                         "expected when the model cannot fit; otherwise add a GPU or platform offer to the catalogs")
+                self.add(
+                    where,
+                    "warning",
+                    "gap-no-fit",
+                    rule_causes,
+                    message + "; the model does not fit in memory",
+                    "expected for a model this size; otherwise relax the memory settings in the example",
+                )
+
+    def _gaps_of(self, engine: Any, constraints: Mapping[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(decision, level, causes) for each of tool, method, platform left without a choice (memoised)."""
+        key = repr(sorted(constraints.items()))
+        if key not in self._gap_memo:
+            self._gap_memo[key] = self._evaluate_gaps(engine, constraints)
+        return self._gap_memo[key]
+
+    def _evaluate_gaps(
+        self, engine: Any, constraints: Mapping[str, Any]
+    ) -> list[tuple[str, str, tuple[str, ...]]]:
+        try:
+            rec = engine.recommend(constraints)
+        except ConstraintError:
+            return []
+        method = rec.choice("method")
+        # "nothing fits in memory": the chosen method (or, with none chosen, even QLoRA) fits no GPU there is.
+        nothing_fits = not rec.derived.get(f"{method}_fits" if method else "qlora_fits", True)
+        out = []
+        for decision in ("tool", "method", "platform"):
+            result = rec.decisions.get(decision)
+            if result is None or result.choice is not None:
+                continue
+            causes = tuple(
+                sorted({e.rule_id for o in result.options.values() for e in o.effects if e.kind == "exclude"})
+            )
+            pinned = constraints.get(decision) is not None or (
+                decision == "platform" and constraints.get("gpu")
+            )
+            # a gap that a rule explains to the user with a critical warning is known and said
+            explained = any(w.level == "critical" and w.rule for w in rec.warnings)
+            level = ("gap-no-fit" if nothing_fits else "gap-pinned" if pinned
+                     else "gap-explained" if explained else "gap")
+            out.append((decision, level, causes))
+        return out
+
+    def _shrink(self, engine: Any, constraints: dict[str, Any], decision: str, level: str) -> dict[str, Any]:
+        """Drop constraints one at a time while the same gap remains: a short example to read."""
+        current = dict(constraints)
+        changed = True
+        while changed:
+            changed = False
+            for key in sorted(current):
+                if key == "model":
+                    continue
+                trial = {k: v for k, v in current.items() if k != key}
+                if any((d, lv) == (decision, level) for d, lv, _ in self._gaps_of(engine, trial)):
+                    current, changed = trial, True
+        return current
 
 
 @dataclass(frozen=True)
@@ -759,7 +1016,11 @@ def _display(path: Path) -> str:
 
 
 # -- the gap grid ------------------------------------------------------------------------------------
-GAP_FIXED_PINS = ("tool", "platform", "gpu")    # pinned choices are drawn rarely: a pin may rightly leave nothing
+GAP_FIXED_PINS = (
+    "tool",
+    "platform",
+    "gpu",
+)  # pinned choices are drawn rarely: a pin may rightly leave nothing
 
 
 def gap_grid(rulebase: RuleBase, samples: int, seed: int) -> list[dict[str, Any]]:

@@ -71,3 +71,10 @@ OPERATORS: dict[str, Operator] = {
 }
 
 COMBINATORS = ("all", "any", "not")
+
+
+def comparison_holds(op: str, actual: Any, expected: Any, *, negate: bool = False) -> bool:
+    """Whether ``actual <op> expected`` holds; under ``not`` it is the logical negation, so a test on a
+    fact that was not given fails and its negation holds (the compiler encodes the same)."""
+    result = OPERATORS[op].evaluate(actual, expected)
+    return not result if negate else result

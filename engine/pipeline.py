@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -160,18 +160,30 @@ class _Run:
         largest = pinned or max(self.gpus, key=lambda g: g.vram_gib)
         self._set("largest_vram_gib", largest.vram_gib,
                   f"{'pinned' if pinned else 'largest catalog'} GPU ({largest.id})")
-        headroom = self._headroom()
-        counts = (count,) if count else GPU_COUNTS
         for method in ("full", "lora", "qlora"):
-            best = min((memory.estimate_memory(self.shape, self._setup(method, n), self.constants).per_gpu_gib, n)
-                       for n in counts)
-            need, n = best
-            self._set(f"{method}_per_gpu_gib", round(need, 1), f"memory estimate for {method} on {n} GPU(s)")
-            self._set(f"{method}_fits", need <= largest.vram_gib * (1 - headroom),
-                      f"{method} per-GPU memory within {largest.vram_gib} GiB less {headroom:.0%} headroom")
+            fit = self._fit_on(largest, method, count)
+            where = f"{fit.count} × {largest.id}"
+            self._set(f"{method}_per_gpu_gib", round(fit.per_gpu_gib, 1),
+                      f"memory estimate for {method} on {where}, with the CUDA context")
+            self._set(f"{method}_fits", fit.fits, f"{method} fits {where} with headroom")
+            self._set(f"{method}_min_gpus", fit.count if fit.fits else 0,
+                      f"fewest {largest.id} GPUs {method} fits on (0: none up to {max(GPU_COUNTS)})")
+
+    def _fit_on(self, gpu: hardware.Gpu, method: str, count: int | None) -> hardware.GpuFit:
+        """The fit of ``method`` on ``gpu``: the given count, else one GPU unsharded or 2-8 sharded."""
+        headroom = self._headroom()
+        if count:
+            return hardware.fit_gpus(self.shape, self._setup(method, count), self.constants, [gpu],
+                                     pinned_count=count, headroom_fraction=headroom)[0]
+        single = hardware.fit_gpus(self.shape, self._setup(method, 1), self.constants, [gpu], pinned_count=1,
+                                   headroom_fraction=headroom)[0]
+        if single.fits:
+            return single
+        sharded = replace(self._setup(method, 2), gpu_count=1)
+        return hardware.fit_gpus(self.shape, sharded, self.constants, [gpu], headroom_fraction=headroom)[0]
 
     def _headroom(self) -> float:
-        return float(self.constants.values.get("vram-headroom-fraction", 0.05))
+        return float(self.constants.get("gpu-headroom-fraction"))
 
     def _estimate_memory(self) -> None:
         method = self.decisions["method"].choice
@@ -201,34 +213,41 @@ class _Run:
             return
         tool = self.decisions["tool"].choice
         setup = self._setup(method, int(self.facts.get("gpu_count", 1)), tool)
-        fits = {f.gpu_id: f for f in hardware.fit_gpus(
-            self.shape, setup, self.constants, self.gpus, pinned_gpu=self.facts.get("gpu"),
-            pinned_count=self.facts.get("gpu_count"), headroom_fraction=self._headroom())}
+        fits = self._fits(method, tool)
         self.estimates["fits"] = Estimate("fits", fits, setup)
         for gpu_id, fit in fits.items():
             if not fit.fits and gpu_id in gpu_d.options and not gpu_d.options[gpu_id].excluded:
                 gpu_d.exclude(gpu_id, "memory-fit", fit.reason)
         platforms = [platform_d.options[platform_d.pinned]] if platform_d.pinned else platform_d.ranking()
-        chosen: tuple[str, str, int, dict[str, Any]] | None = None
-        for option in platforms:
-            entry = self.rb.catalogs["platforms"].by_id(option.id)
-            assert entry is not None
-            offers = self._offers(entry, gpu_d, fits)
-            if offers:
-                # rules' GPU scores first (a preferred class of card), then the hourly cost, then catalog order
-                price, gpu_id, count, record = min(offers, key=lambda o: (-gpu_d.options[o[1]].score, o[0] * o[2],
-                                                                          gpu_order(self.gpus, o[1])))
-                chosen = (option.id, gpu_id, count, record)
-                break
-            platform_d.exclude(option.id, "no-fitting-gpu",
-                               f"{entry.get('name', option.id)} offers no GPU that is allowed and fits "
-                               f"{self.ctx.get('peak_gib', '?')} GiB at an acceptable price tier")
+        tool_entry = self.rb.catalogs["tools"].by_id(tool) if tool else None
+        single_gpu_tool = tool_entry is not None and tool_entry.get("multi_gpu") == "limited"
+        chosen = None
+        if single_gpu_tool and "gpu_count" not in self.facts:
+            # a tool whose multi-GPU support is limited gets a single-GPU setup whenever one fits
+            single = {g: f for g, f in fits.items() if f.fits and f.count == 1}
+            chosen = self._pick(platforms, gpu_d, single, method, mark=False)
+        if chosen is None:
+            chosen = self._pick(platforms, gpu_d, fits, method, mark=True)
+            if chosen is not None and chosen[2] > 1 and single_gpu_tool and tool_entry is not None:
+                self._warn("single-gpu-tool-on-several", f"{tool_entry.get('name')} needs {chosen[2]} GPUs here, "
+                           "but its multi-GPU support is limited in the seed's matrix (2026: available with manual "
+                           "setup through accelerate/DeepSpeed/FSDP); pin --tool axolotl or trl for built-in "
+                           "multi-GPU", "seed 17.3.6; reference/domain-facts.md §2.3")
         if chosen is None:
             platform_d.choice = None
             gpu_d.choice = None
-            self._warn("nothing-fits", self._does_not_fit_message(setup), "memory estimate", "critical")
+            if not platforms:
+                excluded = "; ".join(f"{o.id}: {o.effects[0].because}" for o in platform_d.excluded())
+                self._warn("no-platform", f"no platform remains: the rules exclude every one ({excluded})",
+                           "platform rules", "critical")
+            else:
+                self._warn("nothing-fits", self._does_not_fit_message(setup), "memory estimate", "critical")
             return
         platform_id, gpu_id, count, record = chosen
+        if count != setup.gpu_count:  # the estimate shown is the one for the chosen count and sharding
+            chosen_setup = self._setup(method, count, tool)
+            est = memory.estimate_memory(self.shape, chosen_setup, self.constants)
+            self.estimates["memory"] = Estimate("memory", est, chosen_setup)
         platform_d.choice = platform_id
         gpu_d.choice = gpu_id
         for other in gpu_d.ranking():
@@ -248,6 +267,45 @@ class _Run:
         self._set("chosen_gpu", gpu_id, "cheapest fitting GPU on that platform")
         self._set("chosen_gpu_count", count, "smallest count that fits")
         self.estimates["hardware"] = Estimate("hardware", fits[gpu_id], record)
+
+    def _pick(self, platforms: list[Any], gpu_d: DecisionResult, fits: Mapping[str, hardware.GpuFit],
+              method: str, *, mark: bool) -> tuple[str, str, int, dict[str, Any]] | None:
+        """The first platform (in rank order) with an acceptable offer, and its best (gpu, count, price)."""
+        platform_d = self.decisions["platform"]
+        for option in platforms:
+            entry = self.rb.catalogs["platforms"].by_id(option.id)
+            assert entry is not None
+            offers = self._offers(entry, gpu_d, fits)
+            if offers:
+                # rules' GPU scores first (a preferred class of card), then the hourly cost, then catalog order
+                _, gpu_id, count, record = min(offers, key=lambda o: (-gpu_d.options[o[1]].score, o[0] * o[2],
+                                                                      gpu_order(self.gpus, o[1])))
+                return option.id, gpu_id, count, record
+            if mark:
+                platform_d.exclude(option.id, "no-fitting-gpu",
+                                   f"{entry.get('name', option.id)} offers no allowed GPU, at an acceptable price "
+                                   f"tier and up to {entry.get('max_gpus_per_node', 8)} per node, on which the "
+                                   f"{method} run fits")
+        return None
+
+    def _fits(self, method: str, tool: str | None) -> dict[str, hardware.GpuFit]:
+        """Per GPU type, the smallest count that fits: the pinned count, else one GPU unsharded or
+        2-8 GPUs sharded (ZeRO-3 for full fine-tuning, FSDP for adapters)."""
+        pinned_gpu, pinned_count = self.facts.get("gpu"), self.facts.get("gpu_count")
+        headroom = self._headroom()
+        if pinned_count:
+            return {f.gpu_id: f for f in hardware.fit_gpus(
+                self.shape, self._setup(method, int(pinned_count), tool), self.constants, self.gpus,
+                pinned_gpu=pinned_gpu, pinned_count=int(pinned_count), headroom_fraction=headroom)}
+        single = {f.gpu_id: f for f in hardware.fit_gpus(
+            self.shape, self._setup(method, 1, tool), self.constants, self.gpus, pinned_gpu=pinned_gpu,
+            pinned_count=1, headroom_fraction=headroom)}
+        sharded = replace(self._setup(method, 2, tool), gpu_count=1)
+        several = {f.gpu_id: f for f in hardware.fit_gpus(
+            self.shape, sharded, self.constants, self.gpus, pinned_gpu=pinned_gpu, headroom_fraction=headroom)
+            if f.count > 1 or not f.fits}
+        return {gpu_id: fit if fit.fits or gpu_id not in several else several[gpu_id]
+                for gpu_id, fit in single.items()}
 
     def _offers(self, platform: CatalogEntry, gpu_d: DecisionResult,
                 fits: Mapping[str, hardware.GpuFit]) -> list[tuple[float, str, int, dict[str, Any]]]:
@@ -280,8 +338,18 @@ class _Run:
         best: dict[str, Any] = min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier"))))
         return dict(best)
 
+    def _rentable_gpus(self) -> list[hardware.Gpu]:
+        """GPUs that a platform the rules allow has a price for (all GPUs when none has)."""
+        platform_d = self.decisions["platform"]
+        allowed = [o.id for o in platform_d.options.values()
+                   if not any(e.kind == "exclude" and e.rule_id != "no-fitting-gpu" for e in o.effects)]
+        offered = {str(p.get("gpu")) for platform_id in allowed
+                   if (entry := self.rb.catalogs["platforms"].by_id(platform_id)) is not None
+                   for p in entry.get("prices", []) or [] if isinstance(p, dict)}
+        return [g for g in self.gpus if g.id in offered] or self.gpus
+
     def _does_not_fit_message(self, setup: memory.TrainingSetup) -> str:
-        target = self._gpu(self.facts.get("gpu")) or max(self.gpus, key=lambda g: g.vram_gib)
+        target = self._gpu(self.facts.get("gpu")) or max(self._rentable_gpus(), key=lambda g: g.vram_gib)
         tips = hardware.suggestions_if_not_fitting(self.shape, setup, self.constants, target,
                                                    headroom_fraction=self._headroom())
         est = memory.estimate_memory(self.shape, setup, self.constants)

@@ -9,7 +9,7 @@ from typing import Any
 from engine.compiler import ENTRY_KEY
 from engine.decisions import DECISIONS
 from engine.ir import CatalogEntry, Comparison, Condition, FactRef, Group, Rule, RuleBase
-from engine.operators import OPERATORS
+from engine.operators import OPERATORS, comparison_holds
 from engine.tally import format_value
 
 
@@ -25,7 +25,7 @@ def holds(cond: Condition | None, values: Mapping[str, Any], refs: Mapping[str, 
         return not holds(cond.items[0], values, refs)
     expected = refs.get(cond.value.fact) if isinstance(cond.value, FactRef) else cond.value
     actual = values.get(ENTRY_KEY if cond.subject == "id" and ENTRY_KEY in values else cond.subject)
-    return OPERATORS[cond.op].evaluate(actual, expected)
+    return comparison_holds(cond.op, actual, expected)
 
 
 def describe(cond: Comparison) -> str:

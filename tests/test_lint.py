@@ -1,0 +1,310 @@
+"""tuneplan lint: the shipped rules, and one seeded mistake per check with the exact finding."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine import load_rules
+from engine.ir import Comparison, RuleBase
+from engine.lint import Finding, lint_rulebase
+
+SEEDED_HEAD = """ruleset: seeded
+stage: choice
+description: Mistakes seeded by tests.
+source: tests/test_lint.py
+rules:
+"""
+
+
+def seed(rules_dir: Path, body: str) -> RuleBase:
+    """Add a rule set holding ``body`` (rules indented by two spaces) to a copy of the rules."""
+    (rules_dir / "sets" / "seeded.yaml").write_text(SEEDED_HEAD + body, encoding="utf-8")
+    return load_rules(rules_dir)
+
+
+def findings_of(rulebase: RuleBase, lint_id: str, **kwargs: object) -> list[str]:
+    return [str(f) for f in lint_rulebase(rulebase, gaps=False, **kwargs) if f.lint_id == lint_id]  # type: ignore[arg-type]
+
+
+def where(rules_dir: Path) -> str:
+    return str(rules_dir / "sets" / "seeded.yaml")
+
+
+def test_shipped_rules_have_no_static_errors(rulebase: RuleBase) -> None:
+    findings = lint_rulebase(rulebase, gaps=False)
+    assert [str(f) for f in findings if f.level == "error"] == []
+
+
+def test_shipped_rules_lint_exits_0_without_the_gap_check(cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, out, err = cli("lint", "--no-gaps", "--ignore", "overlap")
+    assert code == 0, out
+    assert "[error]" not in out
+    assert err.startswith("lint: 0 error(s)")
+
+
+def test_stale_price_on_the_shipped_catalog(rulebase: RuleBase) -> None:
+    stale = findings_of(rulebase, "stale-price", today=dt.date(2026, 11, 28))
+    assert any(
+        ": [warning] stale-price: -: price colab t4 subscription (0.2 USD/GPU-hour) is dated 2022-09-29, "
+        "1521 days before 2026-11-28 (fix: check the platform's current price and update usd_per_gpu_hour "
+        "and as_of (keep the old figure in price_observations))" in s
+        for s in stale
+    )
+
+
+def test_stale_price_seeded(rules_copy: Path) -> None:
+    platforms = rules_copy / "catalog" / "platforms.yaml"
+    text = platforms.read_text(encoding="utf-8")
+    text = text.replace(
+        '- {gpu: a10, usd_per_gpu_hour: 1.29, tier: on-demand, as_of: "2026-09-20"',
+        '- {gpu: a10, usd_per_gpu_hour: 1.29, tier: on-demand, as_of: "2025-01-02"',
+        1,
+    )
+    platforms.write_text(text, encoding="utf-8")
+    stale = findings_of(load_rules(rules_copy), "stale-price", today=dt.date(2026, 11, 28))
+    assert any(
+        "[warning] stale-price: -: price lambda a10 on-demand (1.29 USD/GPU-hour) is dated 2025-01-02, "
+        "695 days before 2026-11-28" in s
+        for s in stale
+    ), stale
+
+
+def test_duplicate_rule(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-cost
+    description: Cost first scores Axolotl.
+    when: {priority: cost}
+    then: {score: {tool: {axolotl: 1}}}
+    because: "cost"
+  - id: seeded-cost-again
+    description: The same rule again.
+    when: {priority: {in: [cost]}}
+    then: {score: {tool: {axolotl: 1}}}
+    because: "cost again"
+""",
+    )
+    assert findings_of(rb, "duplicate") == [
+        f"{where(rules_copy)}:11:5: [error] duplicate: seeded-cost, seeded-cost-again: 'seeded-cost-again' "
+        "has the "
+        f"same conditions and actions as 'seeded-cost' ({where(rules_copy)}:6); both fire together and count "
+        "twice "
+        f"(fix: delete one of them or merge their sources into one rule)"
+    ]
+
+
+def test_subsumed_rule(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-research-team
+    description: Research teams favour the research tool, which tool-research already does.
+    for: tools
+    when: {priority: research, team: true}
+    where: {best_for: {contains: research}}
+    then: {score: {tool: 3}}
+    because: "research team"
+""",
+    )
+    tool_research = rb.rule("tool-research").loc
+    assert findings_of(rb, "subsumed") == [
+        f"{where(rules_copy)}:6:5: [warning] subsumed: seeded-research-team, tool-research: whenever "
+        f"'seeded-research-team' fires, 'tool-research' ({tool_research.file}:{tool_research.line}) fires "
+        "too with "
+        "the same actions, so its score is added a second time (fix: delete 'seeded-research-team', or give "
+        "it a "
+        f"different action if the narrower case deserves more)"
+    ]
+
+
+def test_exclude_versus_require_conflict(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-kto-torchtune
+    description: KTO requires torchtune, which tool-no-kto-orpo-recipes excludes.
+    when: {alignment: kto}
+    then: {require: {tool: torchtune}}
+    because: "kto"
+""",
+    )
+    conflicts = findings_of(rb, "conflict")
+    assert len(conflicts) == 1
+    assert conflicts[0].endswith(
+        ": [error] conflict: seeded-kto-torchtune, tool-no-kto-orpo-recipes: one excludes tool 'torchtune' "
+        "and the "
+        "other requires it when alignment = kto: no option is left consistent with both (fix: make the "
+        "conditions "
+        "exclusive (add the opposite test to one rule) or drop one action)"
+    )
+
+
+def test_require_pre_empted_by_exclusion_is_reported(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-orpo-torchtune
+    description: ORPO scores torchtune, which has no ORPO recipe.
+    when: {alignment: orpo}
+    then: {score: {tool: {torchtune: 2}}}
+    because: "orpo"
+""",
+    )
+    assert findings_of(rb, "pre-empted") == [
+        f"{where(rules_copy)}:6:5: [warning] pre-empted: seeded-orpo-torchtune, tool-no-kto-orpo-recipes: "
+        "whenever "
+        "'seeded-orpo-torchtune' fires, the options it favours are already excluded by "
+        "tool-no-kto-orpo-recipes, so "
+        f"it never changes a recommendation (fix: narrow the excluding rule or delete this one)"
+    ]
+
+
+def test_unsatisfiable_where(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-flying-tools
+    description: Tools that fly.
+    for: tools
+    where: {best_for: {contains: flying}}
+    then: {score: {tool: 1}}
+    because: "flies"
+""",
+    )
+    assert findings_of(rb, "never-fires") == [
+        f"{where(rules_copy)}:6:5: [error] never-fires: seeded-flying-tools: 'where' matches no entry of "
+        "catalog "
+        "'tools', so the rule never fires (fix: correct the attribute values in 'where' against "
+        "rules/catalog (tools))"
+    ]
+
+
+def test_unsatisfiable_when(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-gpu-window
+    description: Contradictory GPU counts.
+    when: {all: [{gpu_count: {gt: 4}}, {gpu_count: {lt: 2}}]}
+    then: {score: {tool: {trl: 1}}}
+    because: "never"
+""",
+    )
+    assert findings_of(rb, "never-fires") == [
+        f"{where(rules_copy)}:6:5: [error] never-fires: seeded-gpu-window: 'when' can never hold over the "
+        "facts' "
+        "domains; its tests contradict each other (fix: correct the values or operators so that some "
+        "constraints "
+        f"satisfy 'when')"
+    ]
+
+
+def test_missing_source(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-no-source
+    description: A rule nobody sourced.
+    when: {team: true, experience: advanced}
+    then: {score: {tool: {trl: 1}}}
+    because: "advanced team"
+    source: TODO
+""",
+    )
+    assert findings_of(rb, "missing-source") == [
+        f"{where(rules_copy)}:6:5: [warning] missing-source: seeded-no-source: the rule's source is 'TODO': "
+        "nobody can "
+        "check where its knowledge comes from (fix: name the document, section or URL (and its date) the "
+        "rule "
+        f"encodes)"
+    ]
+
+
+def test_unused_fact(rules_copy: Path) -> None:
+    schema = rules_copy.parent / "facts" / "schema.yaml"
+    text = schema.read_text(encoding="utf-8").replace(
+        "constraints:\n",
+        "constraints:\n  shoe_size:\n    type: integer\n    description: Nobody reads this.\n",
+        1,
+    )
+    schema.write_text(text, encoding="utf-8")
+    unused = findings_of(load_rules(rules_copy), "unused-fact")
+    assert len(unused) == 1
+    assert unused[0].endswith(
+        ":5:3: [warning] unused-fact: -: constraint fact 'shoe_size' is read by no rule and not "
+        "by the engine, so giving it changes nothing (fix: write a rule that reads it, or remove "
+        "it from the fact schema)"
+    )
+
+
+def test_cycle_among_derived_facts(rulebase: RuleBase) -> None:
+    # the loader rejects this, so build the IR directly: a choice-stage rule reading a delivery-stage fact
+    rule = rulebase.rule("tool-research")
+    bad = dataclasses.replace(rule, when=Comparison("chosen_platform", "eq", "colab", rule.loc))
+    rulesets = tuple(
+        dataclasses.replace(rs, rules=tuple(bad if r.id == rule.id else r for r in rs.rules))
+        for rs in rulebase.rulesets
+    )
+    broken = dataclasses.replace(rulebase, rulesets=rulesets)
+    assert findings_of(broken, "cycle") == [
+        f"{rule.loc}: [error] cycle: tool-research: reads 'chosen_platform', derived before the delivery "
+        "stage from "
+        "decisions the choice stage feeds, so the fact depends on this rule's own outcome (fix: move the "
+        "rule to the "
+        f"delivery stage or read a fact derived earlier)"
+    ]
+
+
+def test_gap_when_rules_exclude_every_tool(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-cli-teams
+    description: Teams on the command line get no tool at all.
+    when: {team: true, interface: cli}
+    then: {exclude: {tool: [unsloth, axolotl, llama-factory, torchtune, trl]}}
+    because: "no tool for command-line teams"
+""",
+    )
+    gaps = [
+        f for f in lint_rulebase(rb, gap_samples=300) if f.lint_id == "gap" and "seeded-cli-teams" in f.rules
+    ]
+    assert len(gaps) == 1
+    text = str(gaps[0])
+    assert text.startswith(f"{where(rules_copy)}:6:5: [error] gap: seeded-cli-teams: no tool remains for ")
+    assert (
+        "sampled combination(s), e.g. interface=cli, model=" in text
+    )  # the model is whichever sample was smallest
+    assert text.endswith(
+        ", team=true: every option is excluded by rules (fix: let some tool survive these "
+        "constraints, or add a rule that warns and names the conflicting constraints)"
+    )
+
+
+def test_cli_exits_1_on_an_error_and_prints_file_line_col(
+    rules_copy: Path, cli: Callable[..., tuple[int, str, str]]
+) -> None:
+    seed(
+        rules_copy,
+        """  - id: seeded-flying-tools
+    description: Tools that fly.
+    for: tools
+    where: {best_for: {contains: flying}}
+    then: {score: {tool: 1}}
+    because: "flies"
+""",
+    )
+    code, out, err = cli("lint", str(rules_copy), "--no-gaps")
+    assert code == 1
+    assert f"{where(rules_copy)}:6:5: [error] never-fires: seeded-flying-tools: " in out
+    assert "never-fires 1" in err
+
+
+def test_findings_sort_and_print_like_compilers() -> None:
+    finding = Finding("rules/sets/tool.yaml", 12, 5, "warning", "overlap", ("a", "b"), "what", "how")
+    assert str(finding) == "rules/sets/tool.yaml:12:5: [warning] overlap: a, b: what (fix: how)"
+
+
+@pytest.mark.parametrize("bad", ["2026-13-01", "soon"])
+def test_bad_today_is_a_usage_error(bad: str, cli: Callable[..., tuple[int, str, str]]) -> None:
+    code, _, err = cli("lint", "--no-gaps", "--today", bad)
+    assert code == 2
+    assert "--today expects YYYY-MM-DD" in err
