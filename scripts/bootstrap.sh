@@ -63,3 +63,16 @@ if ! command -v dot >/dev/null 2>&1; then
          "install it (e.g. 'sudo apt-get install graphviz' or 'brew install graphviz') for .svg/.png output" >&2
   fi
 fi
+
+# The browser tests (tests/test_web_e2e.py) drive Debian's Chromium through Playwright; Playwright's own
+# browser download is not used. Without Chromium those tests skip and say why.
+if [ "$EXTRAS" = "test" ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Chromium for the browser tests (apt-get install chromium)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+      echo "bootstrap: apt-get could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "bootstrap: /usr/bin/chromium is missing and this is not a root apt system; the browser tests" \
+         "will be skipped (install Debian's 'chromium' package to run them)" >&2
+  fi
+fi
