@@ -78,8 +78,7 @@ def check_paths(paths: list[Path], rules_dir: str | None = None) -> tuple[list[P
                 problems.extend(check_profile(profile, base))
     problems = sorted(set(problems))
     checked = sum(len(rb.rules()) for rb in rulebases.values() if rb is not None)
-    files = len(profiles) + sum(1 for rb in rulebases.values() if rb is not None)
     summary = (f"{len(problems)} problem(s)" if problems else "ok") + \
         f": {len(rulebases)} rule director{'y' if len(rulebases) == 1 else 'ies'}, {checked} rules, " \
-        f"{len(profiles)} profile(s) checked" + ("" if files else "")
+        f"{len(profiles)} profile(s) checked"
     return problems, summary

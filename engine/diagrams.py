@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import networkx as nx
 
-from engine.ir import Comparison, Condition, Rule, RuleBase, RuleSet
+from engine.ir import Action, Comparison, Condition, Rule, RuleBase, RuleSet
 from engine.recommendation import referenced_facts
 from engine.render.dot import _q, _wrap
 from engine.whynot import describe
@@ -61,20 +61,18 @@ def ruleset_graph(rulebase: RuleBase, ruleset: RuleSet) -> nx.DiGraph:
             g.add_node(f"fact:{fact}", kind="fact", stage="input", label=fact)
             g.add_edge(f"fact:{fact}", node, kind="reads")
         for action in rule.actions:
-            target, label = _conclusion(rule, action.kind, action.decision, action.option, action.points,
-                                        action.warning)
+            target, label = _conclusion(rule, action)
             g.add_node(target, kind="warning" if action.kind == "warn" else "option", stage="output", label=label)
             g.add_edge(node, target, kind=action.kind)
     return g
 
 
-def _conclusion(rule: Rule, kind: str, decision: str, option: str | None, points: float,
-                warning: str) -> tuple[str, str]:
-    if kind == "warn":
-        return f"warning:{warning}", f"⚠ {warning}"
-    what = option or f"matching {rule.join} entry"
-    verb = {"exclude": "✗ exclude", "require": "✓ require", "score": f"{points:+g}"}[kind]
-    return f"{decision}:{what}:{kind}", f"{verb} {decision}: {what}"
+def _conclusion(rule: Rule, action: Action) -> tuple[str, str]:
+    if action.kind == "warn":
+        return f"warning:{action.warning}", f"⚠ {action.warning}"
+    what = action.option or f"matching {rule.join} entry"
+    verb = {"exclude": "✗ exclude", "require": "✓ require", "score": f"{action.points:+g}"}[action.kind]
+    return f"{action.decision}:{what}:{action.kind}", f"{verb} {action.decision}: {what}"
 
 
 _STYLE = {

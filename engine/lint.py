@@ -491,7 +491,8 @@ class _Linter:
         self.findings: list[Finding] = []
         self._gap_memo: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {}
 
-    def add(self, where: Any, level: str, lint_id: str, rules: Sequence[str], message: str, fix: str) -> None:
+    def add(self, where: Any, level: str, lint_id: str,  # noqa: PLR0917 - reads like the finding it makes
+            rules: Sequence[str], message: str, fix: str) -> None:
         self.findings.append(
             Finding(where.file, where.line, where.col, level, lint_id, tuple(rules), message, fix)
         )

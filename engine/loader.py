@@ -66,6 +66,12 @@ def _load_cached(root: str, facts_file: str, digest: str) -> RuleBase:
     return _Loader(Path(root), Path(facts_file), digest).load()
 
 
+def _kind_of(value: Any) -> str:
+    """How a YAML value reads in a message, without quoting it."""
+    return {list: "a list", str: "text", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(value), "nothing")
+
+
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -80,6 +86,7 @@ class _Loader:
     digest: str
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)   # catalogs whose file failed: no cascade of errors
+    misshapen: set[str] = field(default_factory=set)  # rule-set files with schema problems (already reported)
 
     def load(self) -> RuleBase:
         facts = self._load_facts()
@@ -115,6 +122,14 @@ class _Loader:
                 if kind == "catalog":
                     self.broken.add(path.stem)
                 continue
+            if kind in ("catalog", "sets") and not isinstance(doc.data, dict):
+                # checked here, not by the schema, whose message would quote the whole (hostile) value
+                what = "catalog" if kind == "catalog" else "rule set"
+                self.problems.append(doc.problem((), f"a {what} file is a mapping of keys to values, "
+                                                     f"not {_kind_of(doc.data)}"))
+                if kind == "catalog":
+                    self.broken.add(path.stem)
+                continue
             if kind == "catalog":
                 shape = check_shape(doc, "catalog")
                 self.problems.extend(shape)
@@ -122,7 +137,10 @@ class _Loader:
                     self.broken.add(path.stem)
                 catalogs.append(doc)
             elif kind == "sets":
-                self.problems.extend(check_shape(doc, "ruleset"))
+                shape = check_shape(doc, "ruleset")
+                self.problems.extend(shape)
+                if shape:
+                    self.misshapen.add(doc.file)
                 sets.append(doc)
             else:
                 self.problems.append(doc.problem((), "rule files live in catalog/, sets/ or tests/ "
@@ -264,8 +282,15 @@ class _Loader:
                                                                          f"(also in {rule_ids[rule_id]})"))
                     continue
                 rule_ids[rule_id] = f"{doc.file}:{doc.where(('rules', i))[0]}"
-                rule = _RuleBuilder(self, doc, ("rules", i), raw, name, stage, str(data.get("source", "")),
-                                    facts, catalogs).build()
+                try:
+                    rule = _RuleBuilder(self, doc, ("rules", i), raw, name, stage, str(data.get("source", "")),
+                                        facts, catalogs).build()
+                except (TypeError, ValueError, AttributeError, KeyError):
+                    # the meaning check assumes the shape the schema wants; where the schema already
+                    # reported a wrong shape, its problem stands for this rule (no cascade, no crash)
+                    if doc.file not in self.misshapen:
+                        raise
+                    rule = None
                 if rule is not None:
                     rules.append(rule)
             rulesets.append(RuleSet(name, stage, str(data.get("description", "")), str(data.get("source", "")),
@@ -418,39 +443,51 @@ class _RuleBuilder:
 
     # -- actions -------------------------------------------------------------------------------
     def actions(self, raw: Any, catalog: Catalog | None) -> list[Action]:
+        """The conclusions under ``then``, one builder per action kind (the schema checked the kinds)."""
         if not isinstance(raw, dict):
             return []
+        builders = {"warn": self._warn_action, "exclude": self._exclude_actions, "score": self._score_actions,
+                    "require": self._require_actions}
+        return [action for kind, value in raw.items() if kind in builders
+                for action in builders[kind](value, ("then", kind), catalog)]
+
+    def _warn_action(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
+        if not isinstance(value, dict):
+            return []
+        self.check_template(str(value.get("message", "")), (*path, "message"), catalog)
+        return [Action("warn", warning=str(value.get("id", "")), message=str(value.get("message", "")),
+                       level=str(value.get("level", "warning")))]
+
+    def _exclude_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
+        if isinstance(value, str):  # exclude the joined entry
+            return [Action("exclude", decision=value)] if self.check_decision(value, path, catalog, joined=True) \
+                else []
         out: list[Action] = []
-        for kind, value in raw.items():
-            path: Path_ = ("then", kind)
-            if kind == "warn" and isinstance(value, dict):
-                self.check_template(str(value.get("message", "")), (*path, "message"), catalog)
-                out.append(Action("warn", warning=str(value.get("id", "")), message=str(value.get("message", "")),
-                                  level=str(value.get("level", "warning"))))
-            elif kind == "exclude" and isinstance(value, str):
-                if self.check_decision(value, path, catalog, joined=True):
-                    out.append(Action("exclude", decision=value))
-            elif kind == "exclude" and isinstance(value, dict):
-                for decision, ids in value.items():
-                    if self.check_decision(decision, (*path, decision), None, joined=False):
-                        for j, option in enumerate(ids):
-                            self.check_option(decision, option, (*path, decision, j))
-                            out.append(Action("exclude", decision=decision, option=option))
-            elif kind == "score" and isinstance(value, dict):
-                for decision, points in value.items():
-                    if isinstance(points, int | float):
-                        if self.check_decision(decision, (*path, decision), catalog, joined=True):
-                            out.append(Action("score", decision=decision, points=float(points)))
-                    elif isinstance(points, dict) and self.check_decision(decision, (*path, decision), None,
-                                                                          joined=False):
-                        for option, pts in points.items():
-                            self.check_option(decision, option, (*path, decision, option))
-                            out.append(Action("score", decision=decision, option=option, points=float(pts)))
-            elif kind == "require" and isinstance(value, dict):
-                for decision, option in value.items():
-                    if self.check_decision(decision, (*path, decision), None, joined=False):
-                        self.check_option(decision, option, (*path, decision))
-                        out.append(Action("require", decision=decision, option=option))
+        for decision, ids in (value.items() if isinstance(value, dict) else ()):
+            if self.check_decision(decision, (*path, decision), None, joined=False):
+                for j, option in enumerate(ids):
+                    self.check_option(decision, option, (*path, decision, j))
+                    out.append(Action("exclude", decision=decision, option=option))
+        return out
+
+    def _score_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
+        out: list[Action] = []
+        for decision, points in (value.items() if isinstance(value, dict) else ()):
+            if isinstance(points, int | float):  # score the joined entry
+                if self.check_decision(decision, (*path, decision), catalog, joined=True):
+                    out.append(Action("score", decision=decision, points=float(points)))
+            elif isinstance(points, dict) and self.check_decision(decision, (*path, decision), None, joined=False):
+                for option, pts in points.items():
+                    self.check_option(decision, option, (*path, decision, option))
+                    out.append(Action("score", decision=decision, option=option, points=float(pts)))
+        return out
+
+    def _require_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
+        out: list[Action] = []
+        for decision, option in (value.items() if isinstance(value, dict) else ()):
+            if self.check_decision(decision, (*path, decision), None, joined=False):
+                self.check_option(decision, option, (*path, decision))
+                out.append(Action("require", decision=decision, option=option))
         return out
 
     def check_decision(self, decision: str, path: Path_, catalog: Catalog | None, *, joined: bool) -> bool:
@@ -495,5 +532,8 @@ class _RuleBuilder:
                     names = {a for e in catalog.entries for a in e.attrs}
                     self.error(path, f"placeholder '{match.group(0)}': catalog '{catalog.name}' has no attribute "
                                      f"'{attr}'{did_you_mean(attr, names)}")
+            elif attr is None and head not in visible and head in self.facts:
+                self.error(path, f"placeholder '{match.group(0)}': fact '{head}' is derived only before the "
+                                 f"{self.facts[head].derived_stage} stage; this rule runs in the {self.stage} stage")
             elif attr is not None or head not in visible:
                 self.error(path, f"placeholder '{match.group(0)}' names no fact{did_you_mean(head, visible)}")

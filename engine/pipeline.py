@@ -19,7 +19,7 @@ from engine.decisions import DECISIONS
 from engine.facts import normalise
 from engine.ir import CatalogEntry, RuleBase
 from engine.loader import load_rules
-from engine.recommendation import Estimate, Recommendation, TraceStep, Warning_
+from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
 from engine.runtime import DurableRuntime, Firing
 from engine.tally import DecisionResult, Effect, render_template, tally
 
@@ -71,7 +71,7 @@ class _Run:
         self.derived: dict[str, str] = {}          # derived fact -> how it was computed
         self.trace: list[TraceStep] = []
         self.decisions: dict[str, DecisionResult] = {}
-        self.warnings: list[Warning_] = []
+        self.warnings: list[Advisory] = []
         self.estimates: dict[str, Estimate] = {}
         cat = self.rb.catalogs
         self.constants = memory.MemoryConstants.from_entries(
@@ -106,11 +106,11 @@ class _Run:
             self.trace.append(TraceStep(stage, rule, firing, render_template(rule.because, firing.ctx, entry)))
             for action in rule.actions:
                 if action.kind == "warn":
-                    self.warnings.append(Warning_(action.warning, render_template(action.message, firing.ctx, entry),
+                    self.warnings.append(Advisory(action.warning, render_template(action.message, firing.ctx, entry),
                                                   rule.source, rule.id, action.level))
         for name, spec in DECISIONS.items():
             if spec.stage == stage:
-                self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], firings, rules, self.ctx,
+                self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], firings, rules,
                                              pinned=pins.get(name))
         for result in self.decisions.values():
             for note in result.notes:
@@ -119,7 +119,7 @@ class _Run:
         return firings
 
     def _warn(self, warning_id: str, message: str, source: str, level: str = "warning", rule: str = "") -> None:
-        self.warnings.append(Warning_(warning_id, message, source, rule, level))
+        self.warnings.append(Advisory(warning_id, message, source, rule, level))
 
     def _set(self, name: str, value: Any, how: str) -> None:
         self.ctx[name] = value
@@ -138,10 +138,8 @@ class _Run:
         precision = self.facts.get("precision", "auto")
         if precision == "auto":
             precision = "mixed"
-        if gpu_count > 1:
-            sharding = "zero3" if method == "full" else "fsdp"
-        else:
-            sharding = "ddp"
+        # one GPU: nothing to shard; several: ZeRO-3 for full fine-tuning, FSDP for adapters (FSDP+QLoRA)
+        sharding = ("zero3" if method == "full" else "fsdp") if gpu_count > 1 else "ddp"
         return memory.TrainingSetup(
             method=method, precision=precision, seq_len=int(self.facts.get("seq_len", 2048)),
             batch_size=int(self.facts.get("batch_size", 1)),
@@ -250,6 +248,15 @@ class _Run:
             self.estimates["memory"] = Estimate("memory", est, chosen_setup)
         platform_d.choice = platform_id
         gpu_d.choice = gpu_id
+        self._explain_other_gpus(gpu_d, fits, platform_id, gpu_id)
+        self._set("chosen_platform", platform_id, "best-ranked platform with a fitting GPU")
+        self._set("chosen_gpu", gpu_id, "cheapest fitting GPU on that platform")
+        self._set("chosen_gpu_count", count, "smallest count that fits")
+        self.estimates["hardware"] = Estimate("hardware", fits[gpu_id], record)
+
+    def _explain_other_gpus(self, gpu_d: DecisionResult, fits: Mapping[str, hardware.GpuFit], platform_id: str,
+                            gpu_id: str) -> None:
+        """Why not each GPU that fitted but was not chosen: not offered, or dearer per hour."""
         for other in gpu_d.ranking():
             if other.id != gpu_id:
                 other_fit = fits.get(other.id)
@@ -263,10 +270,6 @@ class _Run:
                 else:
                     why = "dearer than the choice"
                 gpu_d.options[other.id].effects.append(Effect("hardware-price", "note", 0.0, why))
-        self._set("chosen_platform", platform_id, "best-ranked platform with a fitting GPU")
-        self._set("chosen_gpu", gpu_id, "cheapest fitting GPU on that platform")
-        self._set("chosen_gpu_count", count, "smallest count that fits")
-        self.estimates["hardware"] = Estimate("hardware", fits[gpu_id], record)
 
     def _pick(self, platforms: list[Any], gpu_d: DecisionResult, fits: Mapping[str, hardware.GpuFit],
               method: str, *, mark: bool) -> tuple[str, str, int, dict[str, Any]] | None:

@@ -48,8 +48,8 @@ class TraceStep:
 
 
 @dataclass(frozen=True)
-class Warning_:
-    """A warning raised by a rule or by the engine's checks."""
+class Advisory:
+    """A warning raised by a rule or by the engine's checks (named so as not to shadow ``Warning``)."""
 
     id: str
     message: str
@@ -100,7 +100,7 @@ class Recommendation:
     derived_how: dict[str, str]
     decisions: Mapping[str, DecisionResult]
     estimates: Mapping[str, Estimate]
-    warnings: list[Warning_]
+    warnings: list[Advisory]
     trace: list[TraceStep]
     rulebase: RuleBase
     shape: ModelShape

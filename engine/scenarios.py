@@ -3,7 +3,7 @@ warnings; with rule coverage (rules fired ÷ rules defined, per file)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.ir import RuleBase
 from engine.loader import PROJECT_ROOT
 from engine.pipeline import Engine
+from engine.recommendation import Recommendation
 from engine.schema import check_shape
 from engine.yamlsource import Document, iter_yaml_files, read_yaml
 
@@ -92,37 +93,65 @@ def run_scenario(engine: Engine, doc: Document, index: int, scenario: dict[str, 
         return ScenarioResult(name, where, [str(exc)])
     data = rec.to_dict()
     fired = {step.rule.id for step in rec.trace}
-    failures: list[str] = []
-    expect = scenario["expect"]
-    for key in _CHOICES:
-        if key in expect and rec.choice(key) != expect[key]:
-            failures.append(f"{key}: expected {expect[key]}, got {rec.choice(key)}")
-    if "platform_in" in expect and rec.choice("platform") not in expect["platform_in"]:
-        failures.append(f"platform: expected one of {', '.join(expect['platform_in'])}, got {rec.choice('platform')}")
-    if "gpu_count" in expect and data["hardware"]["count"] != expect["gpu_count"]:
-        failures.append(f"gpu_count: expected {expect['gpu_count']}, got {data['hardware']['count']}")
-    for decision, ids in expect.get("excluded", {}).items():
-        excluded = {o.id for o in rec.decisions[decision].excluded()} if decision in rec.decisions else set()
-        for option in ids:
-            if option not in excluded:
-                failures.append(f"excluded: expected {decision} '{option}' to be excluded")
-    for rule_id in expect.get("fired", []):
-        if rule_id not in fired:
-            failures.append(f"fired: rule '{rule_id}' did not fire")
-    for rule_id in expect.get("not_fired", []):
-        if rule_id in fired:
-            failures.append(f"not_fired: rule '{rule_id}' fired")
-    warned = {w["id"] for w in data["warnings"]}
-    for warning in expect.get("warnings", []):
-        if warning not in warned:
-            failures.append(f"warnings: expected '{warning}', got {', '.join(sorted(warned)) or 'none'}")
-    if "within_budget" in expect and data["cost"].get("within_budget") != expect["within_budget"]:
-        failures.append(f"within_budget: expected {expect['within_budget']}, got {data['cost'].get('within_budget')}")
-    if "per_gpu_gib_max" in expect:
-        per_gpu = data.get("memory", {}).get("per_gpu_gib")
-        if per_gpu is None or per_gpu > expect["per_gpu_gib_max"]:
-            failures.append(f"per_gpu_gib: expected at most {expect['per_gpu_gib_max']}, got {per_gpu}")
+    failures = [failure for key, value in scenario["expect"].items()
+                for failure in _EXPECTATIONS[key](rec, data, fired, key, value)]
     return ScenarioResult(name, where, failures, fired)
+
+
+Check = Callable[[Recommendation, dict[str, Any], set[str], str, Any], list[str]]
+
+
+def _choice(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    return [] if rec.choice(key) == value else [f"{key}: expected {value}, got {rec.choice(key)}"]
+
+
+def _platform_in(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = rec.choice("platform")
+    return [] if got in value else [f"platform: expected one of {', '.join(value)}, got {got}"]
+
+
+def _gpu_count(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = data["hardware"]["count"]
+    return [] if got == value else [f"gpu_count: expected {value}, got {got}"]
+
+
+def _excluded(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    out = []
+    for decision, ids in value.items():
+        excluded = {o.id for o in rec.decisions[decision].excluded()} if decision in rec.decisions else set()
+        out += [f"excluded: expected {decision} '{option}' to be excluded" for option in ids if option not in excluded]
+    return out
+
+
+def _fired(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    return [f"fired: rule '{rule_id}' did not fire" for rule_id in value if rule_id not in fired]
+
+
+def _not_fired(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    return [f"not_fired: rule '{rule_id}' fired" for rule_id in value if rule_id in fired]
+
+
+def _warnings(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    warned = {w["id"] for w in data["warnings"]}
+    return [f"warnings: expected '{w}', got {', '.join(sorted(warned)) or 'none'}" for w in value if w not in warned]
+
+
+def _within_budget(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = data["cost"].get("within_budget")
+    return [] if got == value else [f"within_budget: expected {value}, got {got}"]
+
+
+def _per_gpu_max(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = data.get("memory", {}).get("per_gpu_gib")
+    return [] if got is not None and got <= value else [f"per_gpu_gib: expected at most {value}, got {got}"]
+
+
+# one check per expectation key (the scenarios schema lists the same keys)
+_EXPECTATIONS: dict[str, Check] = {
+    **dict.fromkeys(_CHOICES, _choice), "platform_in": _platform_in, "gpu_count": _gpu_count,
+    "excluded": _excluded, "fired": _fired, "not_fired": _not_fired, "warnings": _warnings,
+    "within_budget": _within_budget, "per_gpu_gib_max": _per_gpu_max,
+}
 
 
 def run_all(rulebase: RuleBase, paths: Iterable[Path] | None = None) -> list[ScenarioResult]:

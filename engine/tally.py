@@ -91,8 +91,8 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def tally(decision: str, catalog: Catalog, firings: Sequence[Firing], rules: Mapping[str, Rule],
-          ctx: Mapping[str, Any], pinned: str | None = None) -> DecisionResult:
+def tally(decision: str, catalog: Catalog, firings: Sequence[Firing], rules: Mapping[str, Rule], *,
+          pinned: str | None = None) -> DecisionResult:
     """Apply the firings' actions on ``decision`` and choose; a pinned option is chosen regardless."""
     spec = DECISIONS[decision]
     entries = [e for e in catalog.entries if not spec.kind or e.get("kind") == spec.kind]

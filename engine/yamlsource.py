@@ -2,7 +2,8 @@
 
 YAML's traps are rejected rather than guessed: duplicate keys, yes/no/on/off booleans, merge keys,
 anchors and aliases (which also stops "billion laughs"), every explicit tag, over-deep nesting,
-non-UTF-8 text, oversized files, NaN/infinity and integers beyond 64 bits. Dates stay strings. Every value keeps its line and column.
+non-UTF-8 text, oversized files, NaN/infinity and integers beyond 64 bits. Dates stay strings.
+Every value keeps its line and column.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Document:
         return Problem(self.file, line, col, message)
 
 
-class _Reject(Exception):
+class _RejectError(Exception):
     def __init__(self, node: yaml.Node, message: str) -> None:
         self.node = node
         self.message = message
@@ -84,7 +85,7 @@ def read_yaml(path: Path, display: str | None = None) -> tuple[Document | None, 
     return parse_yaml(raw, name)
 
 
-def parse_yaml(raw: bytes | str, name: str) -> tuple[Document | None, list[Problem]]:
+def parse_yaml(raw: bytes | str, name: str) -> tuple[Document | None, list[Problem]]:  # noqa: PLR0911 - one exit per trap
     """Parse YAML text (bytes must be UTF-8) into a Document, or return the problems."""
     if isinstance(raw, bytes):
         if b"\x00" in raw:
@@ -113,7 +114,7 @@ def parse_yaml(raw: bytes | str, name: str) -> tuple[Document | None, list[Probl
     problems: list[Problem] = []
     try:
         data = _convert(node, (), marks, set(), 0)
-    except _Reject as rej:
+    except _RejectError as rej:
         mark = _first_alias(text) if rej.message.startswith("anchors") else None
         mark = mark or rej.node.start_mark
         return None, [Problem(name, mark.line + 1, mark.column + 1, rej.message)]
@@ -131,24 +132,24 @@ def _first_alias(text: str) -> Any:
 def _convert(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]],
              seen: set[int], depth: int) -> Any:
     if depth > MAX_DEPTH:
-        raise _Reject(node, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
+        raise _RejectError(node, f"YAML is nested too deeply (limit {MAX_DEPTH} levels)")
     if id(node) in seen:
-        raise _Reject(node, "anchors and aliases are not allowed in rule files; repeat the value")
+        raise _RejectError(node, "anchors and aliases are not allowed in rule files; repeat the value")
     seen.add(id(node))
     marks.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
     if node.tag not in _PLAIN_TAGS:
-        raise _Reject(node, f"tag '{node.tag}' is not allowed; rule files hold plain data only")
+        raise _RejectError(node, f"tag '{node.tag}' is not allowed; rule files hold plain data only")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:null":
-                raise _Reject(key_node, "mapping keys must be plain strings")
+                raise _RejectError(key_node, "mapping keys must be plain strings")
             key = key_node.value
             if key == "<<":
-                raise _Reject(key_node, "merge keys ('<<') are not allowed; write the keys out")
+                raise _RejectError(key_node, "merge keys ('<<') are not allowed; write the keys out")
             if key in out:
                 first = marks[(*path, key)]
-                raise _Reject(key_node, f"duplicate key '{key}' (first at line {first[0]}); "
+                raise _RejectError(key_node, f"duplicate key '{key}' (first at line {first[0]}); "
                                         "YAML would silently keep only the last one")
             marks[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             out[key] = _convert(value_node, (*path, key), marks, seen, depth + 1)
@@ -164,7 +165,7 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if node.style not in (None, "", "|", ">"):  # quoted: always a string
         return value
     if _AMBIGUOUS_BOOL.match(value):
-        raise _Reject(node, f"'{value}' is ambiguous (YAML 1.1 reads it as a boolean); "
+        raise _RejectError(node, f"'{value}' is ambiguous (YAML 1.1 reads it as a boolean); "
                             "write true/false, or quote it for a string")
     tag = node.tag
     if tag == "tag:yaml.org,2002:timestamp":
@@ -181,10 +182,10 @@ def _scalar(node: yaml.ScalarNode) -> Any:
         except ValueError:  # Python refuses int() of more than 4,300 digits
             number = None
         if number is None or (isinstance(number, int) and abs(number) >= MAX_INT):
-            raise _Reject(node, f"number '{_clip(value)}' is out of range (at most 2**63 - 1); "
+            raise _RejectError(node, f"number '{_clip(value)}' is out of range (at most 2**63 - 1); "
                                 "quote it if it is text")
         if isinstance(number, float) and not math.isfinite(number):
-            raise _Reject(node, f"'{_clip(value)}' is not a finite number; write a finite number, "
+            raise _RejectError(node, f"'{_clip(value)}' is not a finite number; write a finite number, "
                                 "or quote it if it is text")
         return number
     return value

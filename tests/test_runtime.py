@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine import load_rules
 from engine.compiler import compile_rulebase
 from engine.ir import RuleBase
 from engine.pipeline import Engine

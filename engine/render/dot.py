@@ -155,8 +155,8 @@ def dot_to(dot_text: str, fmt: str) -> bytes:
     try:
         data: bytes = graphviz.Source(dot_text).pipe(format=fmt)
     except graphviz.ExecutableNotFound:
-        raise RenderError(f"cannot write .{fmt}: the Graphviz 'dot' program is not installed "
-                          "(apt-get install graphviz, or brew install graphviz); .dot output works without it") from None
+        raise RenderError(f"cannot write .{fmt}: the Graphviz 'dot' program is not installed (apt-get install "
+                          "graphviz, or brew install graphviz); .dot output works without it") from None
     except graphviz.CalledProcessError as exc:
         raise RenderError(f"Graphviz failed to render .{fmt}: {exc.stderr!r}") from None
     return data

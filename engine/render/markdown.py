@@ -47,17 +47,7 @@ def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
                 "GiB = 2^30 bytes. Constants: " + ", ".join(f"`{c}`" for c in mem["constants"])
                 + " (rules/catalog/memory.yaml; method in docs/memory-model.md)."]
         out += [f"> {note}" for note in mem["notes"]]
-    cost = d.get("cost", {})
-    platform = d["platform"]
-    if platform.get("choice") and platform.get("price_per_gpu_hour_usd") is not None:
-        out += ["", "## Cost", "", "| Item | Value |", "|---|---|",
-                f"| Price | {platform['price_per_gpu_hour_usd']} USD per GPU-hour ({platform['price_tier']}) |",
-                f"| Price source | {_cell(platform['price_source'])}, as of {platform['price_as_of']} |",
-                f"| Hours | {cost.get('hours')} ({_cell(cost.get('hours_how', ''))}) |",
-                f"| GPUs | {cost.get('gpu_count')} |",
-                f"| Total | {cost.get('total_usd')} USD |"]
-        if cost.get("budget_usd") is not None:
-            out.append(f"| Budget | {cost['budget_usd']} USD (margin {cost.get('budget_margin_usd')} USD) |")
+    out += _cost_section(d)
     if d["workflow"]["steps"]:
         out += ["", f"## Workflow: {rec.entry_name('workflow', d['workflow']['id'])}", ""]
         out += [f"{i}. {_cell(step)}" for i, step in enumerate(d["workflow"]["steps"], 1)]
@@ -80,3 +70,19 @@ def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
     if graph_link:
         out += ["", "## Decision graph", "", f"![decision graph]({graph_link})"]
     return "\n".join(out) + "\n"
+
+
+def _cost_section(d: dict[str, Any]) -> list[str]:
+    cost = d.get("cost", {})
+    platform = d["platform"]
+    if not platform.get("choice") or platform.get("price_per_gpu_hour_usd") is None:
+        return []
+    out = ["", "## Cost", "", "| Item | Value |", "|---|---|",
+           f"| Price | {platform['price_per_gpu_hour_usd']} USD per GPU-hour ({platform['price_tier']}) |",
+           f"| Price source | {_cell(platform['price_source'])}, as of {platform['price_as_of']} |",
+           f"| Hours | {cost.get('hours')} ({_cell(cost.get('hours_how', ''))}) |",
+           f"| GPUs | {cost.get('gpu_count')} |",
+           f"| Total | {cost.get('total_usd')} USD |"]
+    if cost.get("budget_usd") is not None:
+        out.append(f"| Budget | {cost['budget_usd']} USD (margin {cost.get('budget_margin_usd')} USD) |")
+    return out
