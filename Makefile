@@ -19,6 +19,10 @@ demo: setup
 test: setup-test
 	$(BIN)/python -m pytest -q
 
+bench: setup
+	@PYTHON=$(PYTHON) scripts/bootstrap.sh bench
+	$(BIN)/python bench/bench.py
+
 diagrams: setup
 	$(BIN)/tuneplan diagram --out diagrams/
 

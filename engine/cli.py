@@ -88,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        print(f"tuneplan: internal error ({type(exc).__name__}: {exc}); this is a bug — please report it to "
+        detail = str(exc) if len(str(exc)) <= 200 else f"{str(exc)[:200]}..."  # short: the traceback has it all
+        detail = " ".join(detail.split())
+        print(f"tuneplan: internal error ({type(exc).__name__}: {detail}); this is a bug — please report it to "
               f"{ISSUES_URL}. Run with --debug for the traceback.", file=sys.stderr)
         return 3
 

@@ -30,7 +30,9 @@ def normalise(raw: Mapping[str, Any], rulebase: RuleBase) -> dict[str, Any]:
         if spec is None:
             if name in rulebase.facts:
                 raise ConstraintError(name, "is derived by the engine and cannot be given")
-            raise ConstraintError(name, f"unknown fact{did_you_mean(name, specs)}; "
+            escaped = name.encode("unicode_escape").decode("ascii")
+            shown = escaped if len(escaped) <= 60 else escaped[:60] + "..."
+            raise ConstraintError(shown, f"unknown fact{did_you_mean(name[:200], specs)}; "
                                         f"known facts: {', '.join(sorted(specs))}")
         if value is None:
             continue
@@ -55,20 +57,22 @@ def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
             return True
         if text in _FALSE:
             return False
-        raise ConstraintError(name, f"expected true or false, got {value!r}")
+        raise ConstraintError(name, f"expected true or false, got {_show(value)}")
     if spec.type in ("number", "integer"):
         return _number(spec, value)
     text = str(value).strip()
     if spec.type == "enum":
         if text not in spec.values:
-            raise ConstraintError(name, f"'{text}' is not allowed{did_you_mean(text, spec.values)}; "
+            hint = did_you_mean(text, spec.values) or did_you_mean(text.lower(), spec.values)
+            raise ConstraintError(name, f"{_show(text)} is not allowed{hint}; "
                                         f"allowed: {', '.join(spec.values)}")
         return text
     if spec.type == "catalog":
         catalog = rulebase.catalogs.get(spec.catalog)
         ids = catalog.ids() if catalog else ()
         if text not in ids:
-            raise ConstraintError(name, f"unknown {spec.catalog} id '{text}'{did_you_mean(text, ids)}; "
+            hint = did_you_mean(text, ids) or did_you_mean(text.lower(), ids)
+            raise ConstraintError(name, f"unknown {spec.catalog} id {_show(text)}{hint}; "
                                         f"known: {', '.join(ids)}")
         return text
     raise ConstraintError(name, f"has unsupported type {spec.type}")  # pragma: no cover - schema-checked
@@ -79,26 +83,36 @@ def _number(spec: FactSpec, value: Any) -> int | float:
     kind = "a whole number" if spec.type == "integer" else "a number"
     unit = f" ({spec.unit})" if spec.unit else ""
     if isinstance(value, bool):
-        raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}")
+        raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}")
     if isinstance(value, str):
         try:
             number: float = float(value.strip().replace("_", ""))
         except ValueError:
-            raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}") from None
+            raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}") from None
     elif isinstance(value, int | float):
         number = value
     else:
-        raise ConstraintError(name, f"expected {kind}{unit}, got {value!r}")
-    if math.isnan(number) or math.isinf(number):
-        raise ConstraintError(name, f"expected a finite number{unit}, got {value!r}")
+        raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}")
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an int beyond the float range
+        finite = False
+    if not finite:
+        raise ConstraintError(name, f"expected a finite number{unit}, got {_show(value)}")
     if spec.type == "integer":
         if number != int(number):
-            raise ConstraintError(name, f"expected a whole number{unit}, got {value!r}")
+            raise ConstraintError(name, f"expected a whole number{unit}, got {_show(value)}")
         number = int(number)
     if spec.minimum is not None and number < spec.minimum:
-        raise ConstraintError(name, f"must be at least {spec.minimum:g}{unit}, got {value!r}")
+        raise ConstraintError(name, f"must be at least {spec.minimum:g}{unit}, got {_show(value)}")
     if spec.min_exclusive is not None and number <= spec.min_exclusive:
-        raise ConstraintError(name, f"must be greater than {spec.min_exclusive:g}{unit}, got {value!r}")
+        raise ConstraintError(name, f"must be greater than {spec.min_exclusive:g}{unit}, got {_show(value)}")
     if spec.maximum is not None and number > spec.maximum:
-        raise ConstraintError(name, f"must be at most {spec.maximum:g}{unit}, got {value!r}")
+        raise ConstraintError(name, f"must be at most {spec.maximum:g}{unit}, got {_show(value)}")
     return number
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as it appears in a message: its repr, cut short so that hostile input cannot flood it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

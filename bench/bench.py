@@ -1,0 +1,294 @@
+"""tuneplan's benchmark (`make bench`): latency, a plain-Python baseline, cold CLI, loading and
+compiling, sweep throughput and rule-base scaling, printed as one table. Not part of the test suite.
+
+    .venv/bin/python bench/bench.py [--quick] [--profile out.html] [--long]
+
+--quick runs fewer cases (a smoke run); --profile writes a pyinstrument profile of the warm
+recommend loop; --long adds 100,000 recommendations in one process with peak RSS before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from baseline import PlainToolChooser  # noqa: E402
+from scale import replicate  # noqa: E402
+
+from engine.compiler import compile_rulebase  # noqa: E402
+from engine.loader import _load_cached, load_rules  # noqa: E402
+from engine.pipeline import Engine  # noqa: E402
+from engine.runtime import DurableRuntime  # noqa: E402
+
+ROWS: list[tuple[str, str, str]] = []   # (measure, value, target / note)
+
+
+def row(measure: str, value: str, note: str = "") -> None:
+    ROWS.append((measure, value, note))
+    print(f"  {measure:<58} {value:>22}  {note}", flush=True)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3f} ms"
+
+
+def quantiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def varied_constraints(engine: Engine, count: int, seed: int = 2026) -> list[dict[str, Any]]:  # noqa: PLR0912
+    """Seeded constraint sets over every fact's domain: catalog models and sizes, enums, booleans, counts."""
+    rng = random.Random(seed)
+    rb = engine.rulebase
+    models = rb.catalogs["models"].ids()
+    gpus = rb.catalogs["gpus"].ids()
+    out = []
+    for _ in range(count):
+        facts: dict[str, Any] = {}
+        if rng.random() < 0.5:
+            facts["model"] = rng.choice(models)
+        else:
+            facts["model_params_b"] = rng.choice([0.5, 1, 1.5, 3, 7, 8, 13, 14, 32, 34, 70, 180, 405])
+        for name, spec in rb.facts.items():
+            if spec.derived_stage is not None:
+                continue
+            if spec.type == "enum" and rng.random() < 0.5:
+                facts[name] = rng.choice(spec.values)
+            elif spec.type == "bool" and rng.random() < 0.2:
+                facts[name] = True
+        if rng.random() < 0.5:
+            facts["gpu_count"] = rng.choice([1, 2, 4, 8])
+        if rng.random() < 0.1:
+            facts["gpu"] = rng.choice(gpus)
+        if rng.random() < 0.4:
+            facts["budget_usd"] = rng.choice([10, 50, 200, 1000, 10_000])
+        if rng.random() < 0.4:
+            facts["train_hours"] = rng.choice([0.5, 2, 8, 24, 100])
+        elif rng.random() < 0.3:
+            facts["dataset_tokens"] = rng.choice([1e6, 5e7, 1e9])
+        if rng.random() < 0.3:
+            facts["seq_len"] = rng.choice([512, 1024, 4096, 8192])
+        out.append(facts)
+    return out
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+# -- sections ---------------------------------------------------------------------------------------
+def bench_latency(engine: Engine, cases: list[dict[str, Any]]) -> dict[str, float]:
+    print("recommend, warm, in-process", flush=True)
+    for facts in cases[:100]:
+        engine.recommend(facts).graph  # noqa: B018 - warm-up
+    bare, graph, views = [], [], []
+    for facts in cases:
+        start = time.perf_counter()
+        rec = engine.recommend(facts)
+        t_rec = time.perf_counter()
+        rec.graph  # noqa: B018 - the provenance graph
+        t_graph = time.perf_counter()
+        rec.to_dict()
+        t_views = time.perf_counter()
+        bare.append(t_rec - start)
+        graph.append(t_graph - start)
+        views.append(t_views - start)
+    p50, p99 = quantiles(graph)
+    row(f"recommend + trace + provenance graph (n={len(cases)}) p50", ms(p50), "target ≤ 0.8 ms")
+    row("recommend + trace + provenance graph p99", ms(p99))
+    b50, b99 = quantiles(bare)
+    row("recommend alone (decisions + trace) p50 / p99", f"{ms(b50)} / {ms(b99)}")
+    v50, v99 = quantiles(views)
+    row("recommend + graph + JSON view (to_dict) p50 / p99", f"{ms(v50)} / {ms(v99)}")
+    return {"p50": p50, "bare_p50": b50}
+
+
+def bench_baseline(engine: Engine, cases: list[dict[str, Any]], recommend_p50: float) -> None:
+    print("plain-Python baseline (tool choice)", flush=True)
+    contexts: list[dict[str, Any]] = []
+    firings_seen: list[int] = []
+    runtime = engine.runtime
+    original = runtime.evaluate
+
+    def capture(stage: str, ctx: Any, catalogs: Any) -> Any:
+        result = original(stage, ctx, catalogs)
+        if stage == "choice":
+            contexts.append(dict(ctx))
+            firings_seen.append(len(result))
+        return result
+
+    runtime.evaluate = capture  # type: ignore[method-assign]
+    try:
+        expected = [engine.recommend(c).choice("tool") for c in cases]
+    finally:
+        runtime.evaluate = original  # type: ignore[method-assign]
+    chooser = PlainToolChooser(engine.rulebase)
+    got = [chooser.choose(ctx) for ctx in contexts]
+    agree = sum(a == b for a, b in zip(got, expected, strict=True)) / len(cases)
+    plain = [timed(lambda ctx=ctx: chooser.choose(ctx)) for ctx in contexts * 3]
+    catalogs = {n: c.entries for n, c in engine.rulebase.catalogs.items()}
+    durable = [timed(lambda ctx=ctx: runtime.evaluate("choice", ctx, catalogs)) for ctx in contexts]
+    p_plain, d_choice = statistics.median(plain), statistics.median(durable)
+    row("plain-Python tool choice (choice-stage rules) p50", ms(p_plain), f"agrees with engine on {agree:.1%}")
+    row("durable-rules choice stage alone p50", ms(d_choice),
+        f"{d_choice / p_plain:.1f}× plain; {statistics.median(firings_seen):.0f} firings")
+    row("full recommend+graph / plain-Python tool choice", f"{recommend_p50 / p_plain:.0f}×",
+        "the recommend also estimates memory, GPUs, cost, 8 decisions")
+
+
+def bench_cold_cli() -> None:
+    print("cold CLI", flush=True)
+    exe = Path(sys.executable).parent / "tuneplan"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli"]
+    argv = [*command, "recommend", "--model", "llama-3.1-8b", "--method", "qlora", "--format", "json"]
+    runs = []
+    for _ in range(7):
+        start = time.perf_counter()
+        subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+        runs.append(time.perf_counter() - start)
+    python_only = [timed(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True)) for _ in range(5)]
+    imports = [timed(lambda: subprocess.run([sys.executable, "-c", "import engine.pipeline, engine.cli, "
+                                             "engine.render.data, networkx"], check=True, cwd=ROOT))
+               for _ in range(5)]
+    row("cold `tuneplan recommend --format json` wall, median of 7", ms(statistics.median(runs)), "target ≤ 500 ms")
+    row("  of which: bare interpreter start", ms(statistics.median(python_only)))
+    row("  of which: interpreter + imports", ms(statistics.median(imports)))
+
+
+def bench_loading(engine: Engine) -> None:
+    print("rule loading and compiling", flush=True)
+    load = []
+    for _ in range(5):
+        _load_cached.cache_clear()
+        load.append(timed(lambda: load_rules(ROOT / "rules")))
+    cached = [timed(lambda: load_rules(ROOT / "rules")) for _ in range(20)]
+    rulebase = load_rules(ROOT / "rules")
+    compile_s = [timed(lambda: compile_rulebase(rulebase)) for _ in range(5)]
+    stages = compile_rulebase(rulebase)
+    register = [timed(lambda: DurableRuntime(stages)) for _ in range(5)]
+    definitions = json.dumps([s.definition for s in stages])
+    restore = [timed(lambda: json.loads(definitions)) for _ in range(20)]
+    rules = len(rulebase.rules())
+    row(f"load rules/ ({rules} rules, YAML → schema → IR), median", ms(statistics.median(load)))
+    row("load again, same content (digest check, in-process cache)", ms(statistics.median(cached)))
+    row("compile IR → durable JSON", ms(statistics.median(compile_s)))
+    row("register with durable (C core builds the Rete)", ms(statistics.median(register)))
+    saved = statistics.median(load) + statistics.median(compile_s) - statistics.median(restore)
+    row("a disk cache of compiled rules would save at most", ms(saved),
+        "load+compile minus reading cached JSON; registering stays")
+
+
+def bench_sweep() -> None:
+    print("sweep throughput", flush=True)
+    try:
+        from engine import sweep
+    except ImportError:  # pragma: no cover - before engine/sweep.py
+        row("sweep", "n/a", "engine.sweep missing")
+        return
+    grid = sweep.Grid("bench", {
+        "model": ("llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b", "qwen2.5-14b", "llama-3.1-70b"),
+        "method": ("auto", "full", "lora", "qlora"),
+        "gpu_count": (1, 2, 4, 8),
+        "experience": ("beginner", "intermediate", "advanced"),
+        "budget_usd": (50, 500, 5000),
+        "priority": ("any", "speed", "cost"),
+    }, {"train_hours": 4})
+    cores = os.cpu_count() or 1
+    one = sweep.run_sweep(grid, processes=1)
+    many = sweep.run_sweep(grid, processes=cores)
+    row(f"sweep {grid.size} recommendations, 1 process", f"{one.per_second:,.0f} /s", "target ≥ 2,000 /s per core")
+    row(f"sweep, {many.processes} processes ({cores} cores)", f"{many.per_second:,.0f} /s",
+        f"{many.per_second / one.per_second:.2f}× of 1 process; {many.per_second / many.processes:,.0f} /s/process")
+
+
+def bench_scaling(cases: list[dict[str, Any]]) -> None:
+    print("rule base scaling", flush=True)
+    for copies in (1, 10, 100):
+        with tempfile.TemporaryDirectory() as tmp:
+            rules_dir = replicate(Path(tmp), copies) if copies > 1 else ROOT / "rules"
+            start = time.perf_counter()
+            rulebase = load_rules(rules_dir)
+            t_load = time.perf_counter() - start
+            start = time.perf_counter()
+            stages = compile_rulebase(rulebase)
+            t_compile = time.perf_counter() - start
+            start = time.perf_counter()
+            engine = Engine(rulebase, DurableRuntime(stages))
+            t_register = time.perf_counter() - start
+            sample = cases[:300]
+            for facts in sample[:30]:
+                engine.recommend(facts)
+            lat = [timed(lambda facts=facts, engine=engine: engine.recommend(facts).graph) for facts in sample]
+            p50, p99 = quantiles(lat)
+            note = "target: compile ≤ 1 s, p50 ≤ 5 ms" if copies == 100 else ""
+            row(f"×{copies}: {len(rulebase.rules())} rules — load / compile / register",
+                f"{t_load:.2f} / {t_compile:.2f} / {t_register:.2f} s", note)
+            row(f"×{copies}: recommend + graph p50 / p99", f"{ms(p50)} / {ms(p99)}")
+
+
+def bench_long(engine: Engine, cases: list[dict[str, Any]], total: int = 100_000) -> None:
+    print(f"{total:,} recommendations in one process", flush=True)
+    for facts in cases[:2000]:
+        engine.recommend(facts)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    for i in range(total):
+        engine.recommend(cases[i % len(cases)])
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    row(f"{total:,} recommendations: peak RSS before → after", f"{before / 1024:.0f} → {after / 1024:.0f} MiB",
+        f"{total / seconds:,.0f} /s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cases: a smoke run")
+    parser.add_argument("--profile", metavar="HTML", help="write a pyinstrument profile of the warm loop")
+    parser.add_argument("--long", action="store_true", help="also 100,000 recommendations with peak RSS")
+    args = parser.parse_args()
+    count = 300 if args.quick else 2000
+    print(f"tuneplan benchmark — Python {sys.version.split()[0]}, {os.cpu_count()} cores", flush=True)
+    engine = Engine.for_rules()
+    cases = varied_constraints(engine, count)
+    if args.profile:
+        from pyinstrument import Profiler
+
+        with Profiler(interval=0.0002) as profiler:
+            for facts in cases:
+                engine.recommend(facts).graph  # noqa: B018
+        Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")
+        print(profiler.output_text(color=False, show_all=False))
+    latency = bench_latency(engine, cases)
+    bench_baseline(engine, cases, latency["p50"])
+    bench_cold_cli()
+    bench_loading(engine)
+    bench_sweep()
+    bench_scaling(cases)
+    if args.long:
+        bench_long(engine, cases)
+    print("\n| measure | value | target / note |\n|---|---|---|")
+    for measure, value, note in ROWS:
+        print(f"| {measure.strip()} | {value} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
