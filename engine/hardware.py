@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from engine.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
 
@@ -88,8 +89,13 @@ class GpuFit:
 
 
 def _needed_gib(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants, count: int) -> float:
-    estimate = estimate_memory(shape, replace(setup, gpu_count=count), constants)
-    return estimate.per_gpu_gib + constants.get("cuda-context-gib")
+    return _needed_cached(shape, replace(setup, gpu_count=count), constants)
+
+
+@lru_cache(maxsize=4096)
+def _needed_cached(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
+    # the estimate does not depend on the GPU type: fitting 16 GPU types at 4 counts needs 4 estimates
+    return estimate_memory(shape, setup, constants).per_gpu_gib + constants.get("cuda-context-gib")
 
 
 def _usable_gib(gpu: Gpu, headroom_fraction: float) -> float:
@@ -134,11 +140,13 @@ def fit_gpus(
         if not candidates:
             raise ValueError(f"unknown GPU {pinned_gpu!r}; known: {', '.join(gpu.id for gpu in gpus)}")
     counts = _counts(setup, pinned_count, max_count)
+    # the estimate depends on the count, not on the GPU type: once per count, then compare per GPU
+    needed_by_count = {count: _needed_gib(shape, setup, constants, count) for count in counts}
     fits: list[GpuFit] = []
     for gpu in candidates:
         usable = _usable_gib(gpu, fraction)
         if setup.method == "full" and setup.precision == "bf16" and not gpu.bf16:
-            needed = _needed_gib(shape, setup, constants, counts[0])
+            needed = needed_by_count[counts[0]]
             fits.append(
                 GpuFit(
                     gpu.id,
@@ -154,7 +162,7 @@ def fit_gpus(
             continue
         result: GpuFit | None = None
         for count in counts:
-            needed = _needed_gib(shape, setup, constants, count)
+            needed = needed_by_count[count]
             if needed <= usable:
                 result = GpuFit(
                     gpu.id,
@@ -169,7 +177,7 @@ def fit_gpus(
                 break
         if result is None:
             count = counts[-1]
-            needed = _needed_gib(shape, setup, constants, count)
+            needed = needed_by_count[count]
             hint = (
                 "; DDP does not shard memory, try zero3/fsdp"
                 if setup.sharding == "ddp" and pinned_count is None

@@ -3,11 +3,14 @@ the decision logic, lint, why-not and diagrams. Nothing here knows about durable
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 STAGES = ("choice", "infrastructure", "delivery")
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")  # {fact} or {entry.attr} in texts
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,27 @@ class Rule:
     actions: tuple[Action, ...]
     loc: Location
 
+    @cached_property
+    def reads(self) -> frozenset[str]:
+        """Fact names the rule reads: subjects of ``when``, ``{fact: x}`` operands, ``{name}`` placeholders."""
+        names: set[str] = set()
+
+        def walk(cond: Condition | None, on_entry: bool) -> None:
+            if isinstance(cond, Group):
+                for item in cond.items:
+                    walk(item, on_entry)
+            elif isinstance(cond, Comparison):
+                if not on_entry:
+                    names.add(cond.subject)
+                if isinstance(cond.value, FactRef):
+                    names.add(cond.value.fact)
+
+        walk(self.when, False)
+        walk(self.where, True)
+        for text in (self.because, *(a.message for a in self.actions)):
+            names.update(m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) != "entry")
+        return frozenset(names)
+
 
 @dataclass(frozen=True)
 class RuleSet:
@@ -128,10 +152,11 @@ class Catalog:
 
     def by_id(self, entry_id: str) -> CatalogEntry | None:
         """The entry with this id, if any."""
-        for entry in self.entries:
-            if entry.id == entry_id:
-                return entry
-        return None
+        return self._index.get(entry_id)
+
+    @cached_property
+    def _index(self) -> dict[str, CatalogEntry]:
+        return {entry.id: entry for entry in self.entries}
 
 
 @dataclass(frozen=True)

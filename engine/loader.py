@@ -16,6 +16,7 @@ from typing import Any
 from engine.decisions import DECISIONS
 from engine.errors import Problem, RuleFileError
 from engine.ir import (
+    PLACEHOLDER,
     STAGES,
     Action,
     Catalog,
@@ -38,7 +39,6 @@ from engine.yamlsource import Document, Path_, iter_yaml_files, read_yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")
 _FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")
 
 
@@ -397,7 +397,8 @@ class _RuleBuilder:
                 value = FactRef(ref)
             elif kind is not None:
                 self.check_operand(subject, op, operand, kind, path)
-            out.append(Comparison(subject, op, value, loc))
+            # lists become tuples: the IR is frozen and hashable all the way down
+            out.append(Comparison(subject, op, tuple(value) if isinstance(value, list) else value, loc))
         return out
 
     def subject_kind(self, subject: str, path: Path_, catalog: Catalog | None) -> FactSpec | None:

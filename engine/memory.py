@@ -195,7 +195,7 @@ def generic_shape(params_b: float) -> ModelShape:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: one object per loaded rule base
 class MemoryConstants:
     """Constants of the memory and time model: memory.yaml id -> value."""
 

@@ -6,7 +6,6 @@ between stages the estimators add derived facts that later rules read."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -17,7 +16,7 @@ from engine import hardware, memory
 from engine.compiler import compile_rulebase
 from engine.decisions import DECISIONS
 from engine.facts import normalise
-from engine.ir import CatalogEntry, RuleBase
+from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.loader import load_rules
 from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
 from engine.runtime import DurableRuntime, Firing
@@ -36,7 +35,16 @@ class Engine:
     rulebase: RuleBase
     runtime: DurableRuntime
     today: dt.date = TODAY
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    constants: memory.MemoryConstants = field(init=False)
+    gpus: list[hardware.Gpu] = field(init=False)
+    rules_by_stage: dict[str, dict[str, Rule]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # built once per rule base: every evaluation reads them
+        cat = self.rulebase.catalogs
+        self.constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
+        self.gpus = [hardware.Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries]
+        self.rules_by_stage = {stage: {r.id: r for r in self.rulebase.rules_in_stage(stage)} for stage in STAGES}
 
     @classmethod
     def for_rules(cls, rules_dir: str | Path | None = None) -> Engine:
@@ -73,10 +81,8 @@ class _Run:
         self.decisions: dict[str, DecisionResult] = {}
         self.warnings: list[Advisory] = []
         self.estimates: dict[str, Estimate] = {}
-        cat = self.rb.catalogs
-        self.constants = memory.MemoryConstants.from_entries(
-            [{"id": e.id, **e.attrs} for e in cat["memory"].entries])
-        self.gpus = [hardware.Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries]
+        self.constants = engine.constants
+        self.gpus = engine.gpus
         self.shape = self._shape()
 
     # -- stages ------------------------------------------------------------------------------
@@ -98,7 +104,7 @@ class _Run:
 
     def _stage(self, stage: str, pins: Mapping[str, str | None], tally_now: bool = True) -> list[Firing]:
         firings = self.engine.runtime.evaluate(stage, self.ctx, {n: c.entries for n, c in self.rb.catalogs.items()})
-        rules = {r.id: r for r in self.rb.rules_in_stage(stage)}
+        rules = self.engine.rules_by_stage[stage]
         for firing in firings:
             rule = rules[firing.rule_id]
             catalog = self.rb.catalogs[rule.join] if rule.join else None

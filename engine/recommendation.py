@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from engine.ir import Comparison, Condition, FactRef, Group, Rule, RuleBase
-from engine.loader import PLACEHOLDER
+from engine.ir import Rule, RuleBase
 from engine.runtime import Firing
 from engine.tally import DecisionResult, format_value, render_template
 
@@ -67,28 +66,9 @@ class Estimate:
     setup: Any
 
 
-def referenced_facts(rule: Rule) -> set[str]:
-    """Fact names a rule reads in its conditions, operands and texts."""
-    names: set[str] = set()
-
-    def walk(cond: Condition | None, on_entry: bool) -> None:
-        if cond is None:
-            return
-        if isinstance(cond, Group):
-            for item in cond.items:
-                walk(item, on_entry)
-        elif isinstance(cond, Comparison):
-            if not on_entry:
-                names.add(cond.subject)
-            if isinstance(cond.value, FactRef):
-                names.add(cond.value.fact)
-
-    walk(rule.when, False)
-    walk(rule.where, True)
-    texts = [rule.because, *(a.message for a in rule.actions)]
-    for text in texts:
-        names.update(m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) != "entry")
-    return names
+def referenced_facts(rule: Rule) -> frozenset[str]:
+    """Fact names a rule reads in its conditions, operands and texts (computed by the loader)."""
+    return rule.reads
 
 
 @dataclass

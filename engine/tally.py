@@ -86,7 +86,7 @@ def format_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return ", ".join(format_value(v) for v in value)
     return str(value)
 
