@@ -19,7 +19,7 @@ from engine.facts import normalise
 from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.loader import load_rules
 from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
-from engine.runtime import DurableRuntime, Firing
+from engine.runtime import DurableRuntime
 from engine.tally import DecisionResult, Effect, render_template, tally
 
 TODAY = dt.date(2026, 11, 28)   # "now" for price ages; overridable for tests and reproducible output
@@ -38,6 +38,7 @@ class Engine:
     constants: memory.MemoryConstants = field(init=False)
     gpus: list[hardware.Gpu] = field(init=False)
     rules_by_stage: dict[str, dict[str, Rule]] = field(init=False)
+    entries: dict[str, tuple[CatalogEntry, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         # built once per rule base: every evaluation reads them
@@ -45,6 +46,7 @@ class Engine:
         self.constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
         self.gpus = [hardware.Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries]
         self.rules_by_stage = {stage: {r.id: r for r in self.rulebase.rules_in_stage(stage)} for stage in STAGES}
+        self.entries = {name: catalog.entries for name, catalog in self.rulebase.catalogs.items()}
 
     @classmethod
     def for_rules(cls, rules_dir: str | Path | None = None) -> Engine:
@@ -90,8 +92,7 @@ class _Run:
         self._derive_choice_facts()
         self._stage("choice", pins={"tool": self.facts.get("tool")})
         self._estimate_memory()
-        self._stage("infrastructure", pins={"platform": self.facts.get("platform"), "gpu": self.facts.get("gpu")},
-                    tally_now=False)
+        self._stage("infrastructure", pins={"platform": self.facts.get("platform"), "gpu": self.facts.get("gpu")})
         self._choose_hardware()
         self._estimate_cost()
         self._stage("delivery", pins={})
@@ -102,27 +103,28 @@ class _Run:
             given=frozenset(self.given),
         )
 
-    def _stage(self, stage: str, pins: Mapping[str, str | None], tally_now: bool = True) -> list[Firing]:
-        firings = self.engine.runtime.evaluate(stage, self.ctx, {n: c.entries for n, c in self.rb.catalogs.items()})
+    def _stage(self, stage: str, pins: Mapping[str, str | None]) -> None:
+        firings = self.engine.runtime.evaluate(stage, self.ctx, self.engine.entries)
         rules = self.engine.rules_by_stage[stage]
+        conclusions: list[tuple[Rule, str | None, str]] = []
         for firing in firings:
             rule = rules[firing.rule_id]
             catalog = self.rb.catalogs[rule.join] if rule.join else None
             entry = catalog.by_id(firing.entry_id) if catalog and firing.entry_id else None
-            self.trace.append(TraceStep(stage, rule, firing, render_template(rule.because, firing.ctx, entry)))
+            because = render_template(rule.because, firing.ctx, entry)  # once, for the trace and every decision
+            conclusions.append((rule, firing.entry_id, because))
+            self.trace.append(TraceStep(stage, rule, firing, because))
             for action in rule.actions:
                 if action.kind == "warn":
                     self.warnings.append(Advisory(action.warning, render_template(action.message, firing.ctx, entry),
                                                   rule.source, rule.id, action.level))
         for name, spec in DECISIONS.items():
             if spec.stage == stage:
-                self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], firings, rules,
-                                             pinned=pins.get(name))
+                self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], conclusions, pinned=pins.get(name))
         for result in self.decisions.values():
             for note in result.notes:
                 self._warn(f"{result.name}-pinned-excluded", note, "pinned choice", "warning")
             result.notes.clear()
-        return firings
 
     def _warn(self, warning_id: str, message: str, source: str, level: str = "warning", rule: str = "") -> None:
         self.warnings.append(Advisory(warning_id, message, source, rule, level))

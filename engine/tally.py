@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.decisions import DECISIONS
-from engine.ir import Catalog, CatalogEntry, Rule
-from engine.loader import PLACEHOLDER
-from engine.runtime import Firing
+from engine.ir import PLACEHOLDER, Catalog, CatalogEntry, Rule
 
 
 @dataclass
@@ -91,21 +89,21 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def tally(decision: str, catalog: Catalog, firings: Sequence[Firing], rules: Mapping[str, Rule], *,
+Conclusion = tuple[Rule, str | None, str]   # a fired rule, the entry it joined, its rendered `because`
+
+
+def tally(decision: str, catalog: Catalog, conclusions: Sequence[Conclusion], *,
           pinned: str | None = None) -> DecisionResult:
-    """Apply the firings' actions on ``decision`` and choose; a pinned option is chosen regardless."""
+    """Apply the fired rules' actions on ``decision`` and choose; a pinned option is chosen regardless."""
     spec = DECISIONS[decision]
     entries = [e for e in catalog.entries if not spec.kind or e.get("kind") == spec.kind]
     options = {e.id: Option(e.id, i) for i, e in enumerate(entries)}
     required: list[tuple[str, Effect]] = []
-    for firing in firings:
-        rule = rules[firing.rule_id]
-        entry = catalog.by_id(firing.entry_id) if firing.entry_id else None
-        because = render_template(rule.because, firing.ctx, entry)
+    for rule, entry_id, because in conclusions:
         for action in rule.actions:
             if action.decision != decision:
                 continue
-            target = action.option if action.option is not None else firing.entry_id
+            target = action.option if action.option is not None else entry_id
             if target not in options:
                 continue
             if action.kind == "require":
