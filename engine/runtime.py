@@ -23,6 +23,7 @@ import itertools
 import json
 import math
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -92,6 +93,13 @@ class DurableRuntime:
                     joined = frozenset(rule_name for rule_name, body in definition.items() if len(body["all"]) == 2)
                     parts.append(_Part(name, handle, joined, catalogs))
                 self._parts[stage.stage] = tuple(parts)
+        # the C core keeps every ruleset until it is deleted: free them with the runtime
+        handles = [part.handle for parts in self._parts.values() for part in parts]
+        self._finalizer = weakref.finalize(self, _delete_rulesets, handles)
+
+    def close(self) -> None:
+        """Free the rulesets in durable-rules' C core now (also done when the runtime is collected)."""
+        self._finalizer()
 
     def evaluate(self, stage: str, ctx: Mapping[str, Any],
                  catalogs: Mapping[str, Sequence[CatalogEntry]]) -> list[Firing]:
@@ -169,6 +177,13 @@ class DurableRuntime:
 # assert stack (error 303, ERR_MAX_STACK_SIZE) — with a rule base ×100, even 250 rules per ruleset did.
 # So a stage is split into rulesets of at most 60 rules; the shipped stages fit in one each.
 MAX_RULES_PER_RULESET = 60
+
+
+def _delete_rulesets(handles: list[Any]) -> None:
+    with _DURABLE_LOCK:
+        for handle in handles:
+            with contextlib.suppress(Exception):  # already gone: nothing left to free
+                durable_core.delete_ruleset(handle)
 
 
 def split_stage(stage: CompiledStage,
