@@ -16,6 +16,7 @@ from engine.errors import Problem
 from engine.suggest import did_you_mean
 from engine.yamlsource import Document
 
+MAX_MESSAGE = 200  # jsonschema quotes the offending value whole; a 4 MB string must not flood the terminal
 _UNEXPECTED = re.compile(r"'([^']+)' (?:was|were) unexpected|\('([^)]+)' (?:was|were) unexpected")
 
 
@@ -53,9 +54,21 @@ def _describe(doc: Document, error: ValidationError) -> list[Problem]:
         return [doc.problem((*path, key), f"unknown key '{key}'{did_you_mean(key, allowed)}; "
                                           f"allowed here: {', '.join(allowed)}") for key in extra]
     where = ".".join(str(p) for p in path) or "top level"
-    message = error.message
+    if error.validator == "type":  # jsonschema would quote the whole value; name the types instead
+        expected = error.validator_value if isinstance(error.validator_value, str) else \
+            " or ".join(error.validator_value)
+        text = f"expected {expected}, got {_json_type(error.instance)}"
+    else:
+        text = error.message if len(error.message) <= MAX_MESSAGE else error.message[:MAX_MESSAGE] + "… (cut)"
+    message = text
     if error.validator == "required":
-        message = f"{where}: {error.message}"
+        message = f"{where}: {text}"
     elif error.validator in ("type", "enum", "pattern", "minItems", "minLength", "oneOf", "minProperties"):
-        message = f"'{where}': {error.message}"
+        message = f"'{where}': {text}"
     return [doc.problem(path, message)]
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             dict: "an object", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
