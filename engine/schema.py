@@ -55,8 +55,8 @@ def _describe(doc: Document, error: ValidationError) -> list[Problem]:
                                           f"allowed here: {', '.join(allowed)}") for key in extra]
     where = ".".join(str(p) for p in path) or "top level"
     if error.validator == "type":  # jsonschema would quote the whole value; name the types instead
-        expected = error.validator_value if isinstance(error.validator_value, str) else \
-            " or ".join(error.validator_value)
+        wanted = error.validator_value
+        expected = wanted if isinstance(wanted, str) else " or ".join(str(w) for w in wanted or ())
         text = f"expected {expected}, got {_json_type(error.instance)}"
     else:
         text = error.message if len(error.message) <= MAX_MESSAGE else error.message[:MAX_MESSAGE] + "… (cut)"
