@@ -56,7 +56,8 @@ def _describe(doc: Document, error: ValidationError) -> list[Problem]:
     where = ".".join(str(p) for p in path) or "top level"
     if error.validator == "type":  # jsonschema would quote the whole value; name the types instead
         wanted = error.validator_value
-        expected = wanted if isinstance(wanted, str) else " or ".join(str(w) for w in wanted or ())
+        expected = wanted if isinstance(wanted, str) else \
+            " or ".join(str(w) for w in wanted) if isinstance(wanted, list) else str(wanted)
         text = f"expected {expected}, got {_json_type(error.instance)}"
     else:
         text = error.message if len(error.message) <= MAX_MESSAGE else error.message[:MAX_MESSAGE] + "… (cut)"
