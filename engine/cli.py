@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleFileError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"tuneplan: {len(exc.problems)} problem(s) in the rule files", file=sys.stderr)
+        print(f"tuneplan: {len(exc.problems)} problem(s) in the input files", file=sys.stderr)
         return exc.exit_code
     except UserError as exc:
         print(f"tuneplan: error: {exc}", file=sys.stderr)

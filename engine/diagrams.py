@@ -122,7 +122,7 @@ def graph_dot(g: nx.DiGraph, title: str) -> str:
 
 def diagram_sources(rulebase: RuleBase, profiles: dict[str, dict[str, object]]) -> dict[str, str]:
     """Every diagram as DOT text, by file name: overview, one per rule set, one per profile decision."""
-    from engine.pipeline import Engine
+    from engine.pipeline import REFERENCE_DATE, Engine
 
     out = {"overview.dot": graph_dot(overview_graph(rulebase), "tuneplan rule base: rule sets, facts, catalogs, "
                                                                   "decisions")}
@@ -132,7 +132,8 @@ def diagram_sources(rulebase: RuleBase, profiles: dict[str, dict[str, object]]) 
                                                        f"{ruleset.description}")
     engine = Engine.for_rules(rulebase.root)
     for name, facts in sorted(profiles.items()):
-        rec = engine.recommend(facts)
+        rec = engine.recommend(facts, today=REFERENCE_DATE)  # committed diagrams must not age by themselves
         from engine.render.dot import render_dot
-        out[f"profile-{name}.dot"] = render_dot(rec.graph, f"tuneplan decision for facts/profiles/{name}.yaml")
+        out[f"profile-{name}.dot"] = render_dot(rec.graph, f"tuneplan decision for facts/profiles/{name}.yaml "
+                                                           f"(prices as of {REFERENCE_DATE})")
     return out

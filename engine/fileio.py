@@ -6,18 +6,32 @@ import os
 import tempfile
 from pathlib import Path
 
+from engine.errors import UserError
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file atomically: a temp file in the same folder, then rename over the target."""
+
+def write_atomic(path: Path, data: bytes | str, *, make_parents: bool = False) -> None:
+    """Write a file atomically: a temp file in the same folder, then rename over the target.
+
+    A missing folder is an error unless ``make_parents`` (a typo must not create directories);
+    anything the OS refuses becomes a UserError naming the file."""
     raw = data.encode() if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if make_parents:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise UserError(f"cannot write {path}: folder {path.parent} does not exist")
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
         # mkstemp creates 0600; give the file the mode a plain open() would (or the mode it had)
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

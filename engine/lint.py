@@ -459,9 +459,9 @@ def lint_rulebase(
 ) -> list[Finding]:
     """Every finding for the rule base, sorted by file and line."""
     if today is None:
-        from engine.pipeline import TODAY
 
-        today = TODAY
+
+        today = dt.date.today()
     linter = _Linter(rulebase, today)
     linter.run(gaps=gaps, gap_samples=gap_samples, seed=seed)
     return sorted(set(linter.findings))

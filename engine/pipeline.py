@@ -22,7 +22,7 @@ from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
 from engine.runtime import DurableRuntime
 from engine.tally import DecisionResult, Effect, render_template, tally
 
-TODAY = dt.date(2026, 11, 28)   # "now" for price ages; overridable for tests and reproducible output
+REFERENCE_DATE = dt.date(2026, 11, 28)   # the date golden files and committed diagrams are drawn as of
 PRICE_STALE_DAYS = 365
 GPU_COUNTS = (1, 2, 4, 8)
 _SPOT_TIERS = ("spot", "community")
@@ -34,7 +34,7 @@ class Engine:
 
     rulebase: RuleBase
     runtime: DurableRuntime
-    today: dt.date = TODAY
+    today: dt.date = field(default_factory=dt.date.today)
     constants: memory.MemoryConstants = field(init=False)
     gpus: list[hardware.Gpu] = field(init=False)
     rules_by_stage: dict[str, dict[str, Rule]] = field(init=False)
@@ -53,10 +53,11 @@ class Engine:
         """The engine of a rules directory, compiled once per content."""
         return _engine_for(load_rules(rules_dir))
 
-    def recommend(self, constraints: Mapping[str, Any]) -> Recommendation:
-        """Evaluate the constraints into an explained recommendation."""
+    def recommend(self, constraints: Mapping[str, Any], *, today: dt.date | None = None) -> Recommendation:
+        """Evaluate the constraints into an explained recommendation; ``today`` dates the prices' age
+        (default: the engine's date, which is the real date unless fixed for reproducible output)."""
         given = {str(k).replace("-", "_") for k, v in constraints.items() if v is not None}
-        return _Run(self, normalise(constraints, self.rulebase), given).run()
+        return _Run(self, normalise(constraints, self.rulebase), given, today or self.today).run()
 
 
 @lru_cache(maxsize=8)
@@ -72,9 +73,10 @@ def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = Non
 class _Run:
     """The state of one evaluation; discarded afterwards."""
 
-    def __init__(self, engine: Engine, facts: dict[str, Any], given: set[str]) -> None:
+    def __init__(self, engine: Engine, facts: dict[str, Any], given: set[str], today: dt.date) -> None:
         self.engine = engine
         self.given = given
+        self.today = today
         self.rb = engine.rulebase
         self.facts = facts
         self.ctx: dict[str, Any] = dict(facts)
@@ -139,7 +141,12 @@ class _Run:
         if model_id:
             entry = self.rb.catalogs["models"].by_id(model_id)
             assert entry is not None  # normalise() checked the id
-            return memory.ModelShape.from_entry({"id": entry.id, **entry.attrs})
+            shape = memory.ModelShape.from_entry({"id": entry.id, **entry.attrs})
+            given_b = self.facts.get("model_params_b")
+            if given_b is not None and abs(float(given_b) - shape.params_b) > 0.1 * shape.params_b:
+                self._warn("model-size-ignored", f"model_params_b = {given_b} is ignored: {model_id} has "
+                           f"{shape.params_b:.1f}B parameters (its published shape is used)", "models catalog")
+            return shape
         return memory.generic_shape(float(self.facts["model_params_b"]))
 
     def _setup(self, method: str, gpu_count: int, tool: str | None = None) -> memory.TrainingSetup:
@@ -242,12 +249,7 @@ class _Run:
         if chosen is None:
             platform_d.choice = None
             gpu_d.choice = None
-            if not platforms:
-                excluded = "; ".join(f"{o.id}: {o.effects[0].because}" for o in platform_d.excluded())
-                self._warn("no-platform", f"no platform remains: the rules exclude every one ({excluded})",
-                           "platform rules", "critical")
-            else:
-                self._warn("nothing-fits", self._does_not_fit_message(setup), "memory estimate", "critical")
+            self._explain_no_hardware(platforms, fits, setup)
             return
         platform_id, gpu_id, count, record = chosen
         if count != setup.gpu_count:  # the estimate shown is the one for the chosen count and sharding
@@ -279,6 +281,26 @@ class _Run:
                     why = "dearer than the choice"
                 gpu_d.options[other.id].effects.append(Effect("hardware-price", "note", 0.0, why))
 
+    def _explain_no_hardware(self, platforms: list[Any], fits: Mapping[str, hardware.GpuFit],
+                             setup: memory.TrainingSetup) -> None:
+        """A critical warning that says why no platform and GPU could be chosen, and what would work."""
+        platform_d = self.decisions["platform"]
+        if not platforms:
+            excluded = "; ".join(f"{o.id}: {o.effects[0].because}" for o in platform_d.excluded())
+            self._warn("no-platform", f"no platform remains: the rules exclude every one ({excluded})",
+                       "platform rules", "critical")
+        elif platform_d.pinned and any(f.fits for f in fits.values()):
+            entry = self.rb.catalogs["platforms"].by_id(platform_d.pinned)
+            offered = sorted({str(p.get("gpu")) for p in (entry.get("prices", []) if entry else []) or []
+                              if isinstance(p, dict)})
+            fitting = sorted(g for g, f in fits.items() if f.fits)
+            self._warn("pinned-platform-cannot", f"the pinned platform {platform_d.pinned} offers "
+                       f"{', '.join(offered) or 'no priced GPU'}, and none of them holds this run; it fits on "
+                       f"{', '.join(fitting)}: unpin the platform, or reduce memory (QLoRA, gradient "
+                       "checkpointing, shorter seq_len)", "platforms catalog", "critical")
+        else:
+            self._warn("nothing-fits", self._does_not_fit_message(setup), "memory estimate", "critical")
+
     def _pick(self, platforms: list[Any], gpu_d: DecisionResult, fits: Mapping[str, hardware.GpuFit],
               method: str, *, mark: bool) -> tuple[str, str, int, dict[str, Any]] | None:
         """The first platform (in rank order) with an acceptable offer, and its best (gpu, count, price)."""
@@ -289,7 +311,8 @@ class _Run:
             offers = self._offers(entry, gpu_d, fits)
             if offers:
                 # rules' GPU scores first (a preferred class of card), then the hourly cost, then catalog order
-                _, gpu_id, count, record = min(offers, key=lambda o: (-gpu_d.options[o[1]].score, o[0] * o[2],
+                _, gpu_id, count, record = min(offers, key=lambda o: (-gpu_d.options[o[1]].score,
+                                                                      o[0] * billed_gpus(o[2], o[3]),
                                                                       gpu_order(self.gpus, o[1])))
                 return option.id, gpu_id, count, record
             if mark:
@@ -336,6 +359,7 @@ class _Run:
             out.append((float(record["usd_per_gpu_hour"]), gpu_id, fit.count, record))
         return out
 
+
     def _price(self, platform: CatalogEntry | None, gpu_id: str) -> dict[str, Any] | None:
         """The cheapest acceptable price record of a GPU on a platform (spot tiers only when allowed)."""
         if platform is None:
@@ -348,6 +372,11 @@ class _Run:
             return None
         best: dict[str, Any] = min(records, key=lambda p: (float(p["usd_per_gpu_hour"]), str(p.get("tier"))))
         return dict(best)
+
+    def entry_label(self, catalog: str, entry_id: Any) -> str:
+        """An entry's display name."""
+        entry = self.rb.catalogs[catalog].by_id(str(entry_id))
+        return str(entry.get("name", entry_id)) if entry else str(entry_id)
 
     def _rentable_gpus(self) -> list[hardware.Gpu]:
         """GPUs that a platform the rules allow has a price for (all GPUs when none has)."""
@@ -387,17 +416,23 @@ class _Run:
             hours, how = None, "unknown: give train_hours or dataset_tokens"
         price = float(record["usd_per_gpu_hour"])
         as_of = dt.date.fromisoformat(str(record.get("as_of", "1970-01-01")))
-        age = (self.engine.today - as_of).days
+        age = (self.today - as_of).days
         cost: dict[str, Any] = {"hours": hours, "hours_how": how, "gpu_count": fit.count,
                                 "price_per_gpu_hour_usd": price, "price_as_of": str(as_of),
                                 "price_tier": record.get("tier"), "price_source": record.get("source", ""),
                                 "price_age_days": age}
         self._set("price_age_days", age, f"price dated {as_of}")
+        billed = billed_gpus(fit.count, record)
+        cost["billed_gpus"] = billed
+        if billed > fit.count:
+            self._warn("whole-instance", f"{self.entry_label('platforms', self.ctx.get('chosen_platform'))} rents "
+                       f"{gpu.name} only as {billed}-GPU instances ({record.get('note', '')}): you pay for {billed} "
+                       f"GPUs while the run uses {fit.count}; the cost counts {billed}", str(record.get("source", "")))
         if hours is not None:
-            total = hours * fit.count * price
+            total = hours * billed * price
             cost["total_usd"] = round(total, 2)
             self._set("hours", round(hours, 2), how)
-            self._set("total_usd", round(total, 2), "hours × GPUs × price per GPU-hour")
+            self._set("total_usd", round(total, 2), "hours × billed GPUs × price per GPU-hour")
             budget = self.facts.get("budget_usd")
             within = budget is None or total <= float(budget)
             cost["within_budget"] = within
@@ -411,3 +446,8 @@ class _Run:
 def gpu_order(gpus: list[hardware.Gpu], gpu_id: str) -> int:
     """Catalog order of a GPU, the tie-break between equal prices."""
     return next((i for i, g in enumerate(gpus) if g.id == gpu_id), len(gpus))
+
+
+def billed_gpus(count: int, record: Mapping[str, Any]) -> int:
+    """GPUs paid for: some offers come only as whole instances (AWS p4d/p5: 8 GPUs)."""
+    return max(count, int(record.get("instance_gpus") or 1))

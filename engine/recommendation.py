@@ -148,11 +148,15 @@ class Recommendation:
         entry = self.rulebase.catalogs["workflows"].by_id(workflow) if workflow else None
         if entry is None or self.blocked:
             return []
+        tool_entry = self.rulebase.catalogs["tools"].by_id(str(self.choice("tool")))
         values = {
             "tool": self.choice("tool"), "tool_name": self.entry_name("tool", self.choice("tool")),
             "platform": self.choice("platform"), "platform_name": self.entry_name("platform", self.choice("platform")),
             "gpu": self.entry_name("gpu", self.choice("gpu")), "gpu_count": self.derived.get("chosen_gpu_count", 1),
-            "method": self.entry_name("method", self.choice("method")),
+            "method": self.entry_name("method", self.choice("method")) + (
+                f" (r={self.facts.get('lora_rank', 16)})" if self.choice("method") in ("lora", "qlora") else ""),
+            "config": "YAML config" if "yaml" in (tool_entry.get("interface") or [] if tool_entry else [])
+            else "training script (Python, versions and seeds pinned)",
             "lora_rank": self.facts.get("lora_rank", 16),
             "model": self.facts.get("model") or f"a {format_value(self.facts.get('model_params_b'))}B model",
             "export": self.entry_name("export", self.choice("export")),
@@ -162,5 +166,8 @@ class Recommendation:
         steps = []
         for step in entry.get("steps", []) or []:
             if isinstance(step, dict) and step.get("action"):
-                steps.append(render_template(str(step["action"]), values, None))
+                action = str(step["action"])
+                if "{merge}" in action and self.choice("merge") is None and action.startswith("Merge the adapter"):
+                    action = "Deploy via {serve} (nothing to merge)"  # full fine-tuning or adapters served unmerged
+                steps.append(render_template(action, values, None))
         return steps

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.pipeline import Engine
+from engine.pipeline import REFERENCE_DATE, Engine
 
 EXERCISE_PLATFORMS = ("lambda", "runpod", "colab")
 
@@ -23,7 +23,7 @@ def seed_exercise_table(engine: Engine) -> str:
         seed_total = f"{2 * seed_rate:.2f}" if seed_rate else "flat (limited hours)"
         gpu = str(seed.get("gpu", "a100-80gb"))
         rec = engine.recommend({"model_params_b": 7, "method": "qlora", "train_hours": 2, "platform": platform_id,
-                                "gpu": gpu, "gpu_count": 1})
+                                "gpu": gpu, "gpu_count": 1}, today=REFERENCE_DATE)
         d = rec.to_dict()
         price = d["platform"].get("price_per_gpu_hour_usd") if rec.choice("platform") == platform_id else None
         if price is None:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _explode(exc: BaseException) -> Callable[..., object]:
-    def recommend(self: Engine, constraints: object) -> object:
+    def recommend(self: Engine, constraints: object, **_: object) -> object:
         raise exc
     return recommend
 

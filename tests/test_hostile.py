@@ -89,7 +89,7 @@ def test_hostile_rule_file_exits_1_with_its_location(
     assert code == 1
     assert out == ""
     assert "Traceback" not in err
-    assert err.splitlines() == [*expected, f"tuneplan: {len(expected)} problem(s) in the rule files"]
+    assert err.splitlines() == [*expected, f"tuneplan: {len(expected)} problem(s) in the input files"]
     assert seconds < 5, f"took {seconds:.1f} s"
     assert rss_growth_mib < 64, f"peak memory grew by {rss_growth_mib:.0f} MiB"
     assert not (tmp_path / "PWNED").exists()

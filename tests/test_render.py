@@ -11,7 +11,7 @@ import pytest
 
 from engine.cli import main
 from engine.commands.recommend import profile_facts
-from engine.pipeline import Engine
+from engine.pipeline import REFERENCE_DATE, Engine
 from engine.render.dot import render_dot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,8 @@ def check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("profile", ["beginner", "production"])
 def test_golden_markdown_and_dot(profile: str) -> None:
-    rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / f"{profile}.yaml"))
+    rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / f"{profile}.yaml"),
+                                       today=REFERENCE_DATE)
     check_golden(f"{profile}.md", rec.to_markdown(graph_link=f"{profile}.svg"))
     check_golden(f"{profile}.dot", rec.to_dot())
 

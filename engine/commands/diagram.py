@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
         return 1 if stale else 0
     svg = not args.no_svg and shutil.which("dot") is not None
     for name, text in sources.items():
-        write_atomic(out / name, text)
+        write_atomic(out / name, text, make_parents=True)
         if svg:
-            write_atomic(out / name.replace(".dot", ".svg"), dot_to(text, "svg"))
+            write_atomic(out / name.replace(".dot", ".svg"), dot_to(text, "svg"), make_parents=True)
     if not svg and not args.no_svg:
         print("tuneplan: Graphviz 'dot' not found: wrote .dot files only", file=sys.stderr)
     print(f"wrote {len(sources)} diagram(s) to {out}/" + (" (.dot and .svg)" if svg else " (.dot)"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -28,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
     parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the project's rules/)")
+    parser.add_argument("--today", metavar="YYYY-MM-DD", type=_date,
+                        help="the date prices are aged against (default: today), for reproducible output")
     if rulebase is None:
         return
     group = parser.add_argument_group("constraint facts (facts/schema.yaml)")
@@ -36,13 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
         allowed = f" [{', '.join(spec.values)}]" if spec.values else ""
         description = spec.description.replace("%", "%%")  # argparse formats help text
         unit = f" ({spec.unit})" if spec.unit else ""
-        default = f" default: {spec.default}" if spec.default is not None else ""
+        shown = str(spec.default).lower() if isinstance(spec.default, bool) else spec.default
+        default = f" default: {shown}" if spec.default is not None else ""
         if spec.type == "bool":
             group.add_argument(flag, dest=f"fact_{name}", nargs="?", const="true", metavar="true|false",
                                help=f"{description}{default}")
         else:
             group.add_argument(flag, dest=f"fact_{name}", metavar=spec.type.upper(),
                                help=f"{description}{unit}{allowed}{default}")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def profile_facts(path: str | Path) -> dict[str, Any]:
@@ -75,10 +86,16 @@ def gather_facts(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Recommend a setup for the given constraints and print or write it."""
+    from engine.checks import check_profile
     from engine.pipeline import Engine
     from engine.render.dot import dot_to
 
-    rec = Engine.for_rules(args.rules).recommend(gather_facts(args))
+    engine = Engine.for_rules(args.rules)
+    if args.profile:  # report every problem of the profile at its line, not only the first
+        problems = check_profile(Path(args.profile), engine.rulebase)
+        if problems:
+            raise RuleFileError(problems)
+    rec = engine.recommend(gather_facts(args), today=args.today)
     graph_link = None
     if args.graph:
         graph_path = Path(args.graph)
@@ -98,9 +115,8 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)
-    blocked = [n for n in ("tool", "method", "platform") if rec.choice(n) is None]
-    if blocked:
-        print(f"tuneplan: no {', '.join(blocked)} satisfies the constraints; see the warnings and the "
+    if rec.blocked:
+        print(f"tuneplan: no {', '.join(rec.blocked)} satisfies the constraints; see the warnings and the "
               "rejected options", file=sys.stderr)
         return 1
     return 0

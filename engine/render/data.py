@@ -96,6 +96,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
     if cost is not None:
         c = cost.value
         out["cost"] = {"hours": c["hours"], "hours_how": c["hours_how"], "gpu_count": c["gpu_count"],
+                       "billed_gpus": c.get("billed_gpus", c["gpu_count"]),
                        "total_usd": c.get("total_usd"), "within_budget": c.get("within_budget"),
                        "budget_usd": rec.facts.get("budget_usd"), "budget_margin_usd": c.get("budget_margin_usd"),
                        "price_age_days": c["price_age_days"]}

@@ -36,8 +36,9 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         budget = cost.get("budget_usd")
         verdict = "" if budget is None else (" — within budget" if cost["within_budget"]
                                              else f" — over the {budget:g} USD budget")
-        rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:.1f} h × {cost['gpu_count']} GPU"
-                             f"{verdict}"))
+        billed = cost.get("billed_gpus") or cost["gpu_count"]
+        gpus = f"{billed} GPU" if billed == cost["gpu_count"] else f"{billed} billed GPUs ({cost['gpu_count']} used)"
+        rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:.1f} h × {gpus}{verdict}"))
     else:
         rows.append(("Cost", "per hour only: give --train-hours or --dataset-tokens for a total"))
     if rec.blocked:
@@ -90,8 +91,8 @@ def render_text(rec: Recommendation) -> str:
         lines += ["", f"Memory breakdown (GiB, {mem['setup']['method']}, seq {mem['setup']['seq_len']} tokens, "
                       f"batch {mem['setup']['batch_size']}, {mem['model_shape']}):"]
         for part, gib in mem["breakdown"].items():
-            lines.append(f"  {part:<12} {gib:>8.2f}")
-        lines.append(f"  {'peak':<12} {mem['peak_gib']:>8.2f}")
+            lines.append(f"  {part:<14} {gib:>8.2f}")
+        lines.append(f"  {'peak':<14} {mem['peak_gib']:>8.2f}")
         lines += [f"  note: {note}" for note in mem["notes"]]
     lines += ["", "Why:"]
     for name, reason, rule_id, _source in chosen_reasons(rec):
