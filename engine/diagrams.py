@@ -4,35 +4,54 @@ Built as networkx graphs and drawn with the same DOT renderer conventions as dec
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 
+from engine.decisions import DECISIONS
 from engine.ir import Action, Comparison, Condition, Rule, RuleBase, RuleSet
 from engine.recommendation import referenced_facts
 from engine.render.dot import _q, _wrap
 from engine.whynot import describe
 
+# which decision each derived fact is computed from (the estimators run between the stages)
+_DERIVED_FROM = {"chosen_tool": "tool", "chosen_method": "method", "peak_gib": "method",
+                 "chosen_platform": "platform", "chosen_gpu": "gpu", "chosen_gpu_count": "gpu", "hours": "gpu",
+                 "total_usd": "platform", "within_budget": "platform", "budget_margin_usd": "platform",
+                 "price_age_days": "platform"}
+
 
 def overview_graph(rulebase: RuleBase) -> nx.DiGraph:
-    """Rule sets (by stage) ← facts they read, ← catalogs they join, → decisions and warnings they write."""
+    """Constraints → stage 1 rule sets → tool and method → derived facts → stage 2 → GPU and platform →
+    derived facts → stage 3 → workflow and deployment; catalogs joined and warnings written."""
     g = nx.DiGraph()
     for ruleset in rulebase.rulesets:
         rs_node = f"ruleset:{ruleset.name}"
         g.add_node(rs_node, kind="ruleset", stage=ruleset.stage,
-                   label=f"{ruleset.name}\n{len(ruleset.rules)} rules · {ruleset.stage}")
+                   label=f"rule set {ruleset.name}\n{len(ruleset.rules)} rules")
         for rule in ruleset.rules:
             for fact in sorted(referenced_facts(rule)):
                 spec = rulebase.facts.get(fact)
-                kind = "derived" if spec is not None and spec.derived_stage else "fact"
-                g.add_node(f"fact:{fact}", kind=kind, stage="input", label=fact)
+                if spec is not None and spec.derived_stage:
+                    g.add_node(f"fact:{fact}", kind="derived", stage=spec.derived_stage, label=fact)
+                    source = _DERIVED_FROM.get(fact)
+                    if source:
+                        g.add_edge(f"decision:{source}", f"fact:{fact}", kind="derives")
+                else:
+                    g.add_node(f"fact:{fact}", kind="fact", stage="input", label=fact)
                 g.add_edge(f"fact:{fact}", rs_node, kind="reads")
             if rule.join:
-                g.add_node(f"catalog:{rule.join}", kind="catalog", stage="input", label=f"catalog: {rule.join}")
+                g.add_node(f"catalog:{rule.join}", kind="catalog", stage=ruleset.stage, label=f"catalog: {rule.join}")
                 g.add_edge(f"catalog:{rule.join}", rs_node, kind="joins")
             for action in rule.actions:
-                target = "warnings" if action.kind == "warn" else f"decision:{action.decision}"
-                g.add_node(target, kind="warning" if action.kind == "warn" else "decision", stage="output",
-                           label="warnings" if action.kind == "warn" else action.decision)
-                g.add_edge(rs_node, target, kind="writes")
+                if action.kind == "warn":
+                    g.add_node("warnings", kind="warning", stage="output", label="warnings")
+                    g.add_edge(rs_node, "warnings", kind="writes")
+                else:
+                    spec_d = DECISIONS[action.decision]
+                    g.add_node(f"decision:{action.decision}", kind="decision", stage=spec_d.stage,
+                               label=f"decision: {action.decision}")
+                    g.add_edge(rs_node, f"decision:{action.decision}", kind="writes")
     return g
 
 
@@ -86,6 +105,7 @@ _STYLE = {
     "warning": 'shape=note, style="filled", fillcolor="#fde2e1", color="#c0392b"',
 }
 _EDGE = {"exclude": 'color="#c0392b"', "require": 'color="#2e7d32"', "warn": 'color="#c0392b", style=dashed',
+         "derives": 'color="#4e9a4e", style=dashed',
          "joins": 'color="#8e5bd0", style=dashed', "reads": 'color="#7a9cc6", arrowsize=0.6'}
 _COLUMNS = ("input", "choice", "infrastructure", "delivery", "output")
 _COLUMN_TITLES = {"input": "Facts and catalogs", "choice": "1 · choice", "infrastructure": "2 · infrastructure",
@@ -115,6 +135,13 @@ def graph_dot(g: nx.DiGraph, title: str) -> str:
     for src, dst in sorted(g.edges):
         kind = str(g.edges[src, dst].get("kind", ""))
         lines.append(f"  {ids[src]} -> {ids[dst]} [{_EDGE.get(kind, '')}];")
+    # invisible edges keep the stages in reading order: stage k's decisions left of stage k+1's rule sets
+    stages = ("choice", "infrastructure", "delivery")
+    for before, after in itertools.pairwise(stages):
+        decided = sorted(n for n, d in g.nodes(data=True) if d.get("kind") == "decision" and d.get("stage") == before)
+        nxt = sorted(n for n, d in g.nodes(data=True) if d.get("kind") in ("ruleset", "derived")
+                     and d.get("stage") == after)
+        lines += [f"  {ids[a]} -> {ids[b]} [style=invis];" for a in decided for b in nxt]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

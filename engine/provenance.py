@@ -6,7 +6,7 @@ and through it the SVG/PNG, are drawn from this graph; JSON and markdown carry t
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
@@ -56,6 +56,7 @@ def build_graph(rec: Recommendation) -> nx.DiGraph:
                 g.add_edge(add_fact(name), rule_node, kind="matched", label="")
     for name, result in rec.decisions.items():
         _add_decision(g, rec, name, result)
+    _add_hardware_selection(g, rec, add_fact)
     for warning in rec.warnings:
         if warning.rule and f"rule:{warning.rule}" in g:
             node = f"warning:{warning.id}"
@@ -107,6 +108,23 @@ def _add_decision(g: nx.DiGraph, rec: Recommendation, name: str, result: object)
                 effect.kind, f"{effect.points:+g}")
             if (rule_node, node) not in g.edges:
                 g.add_edge(rule_node, node, kind=effect.kind, label=label)
+
+
+def _add_hardware_selection(g: nx.DiGraph, rec: Recommendation, add_fact: Any) -> None:
+    """The engine's own choice of GPU × count and platform: from the memory estimate and the prices."""
+    gpu, platform = rec.choice("gpu"), rec.choice("platform")
+    if gpu is None or platform is None:
+        return
+    count = rec.derived.get("chosen_gpu_count", 1)
+    node = _check_node(g, "hardware-selection", "infrastructure",
+                       f"best-ranked platform with an allowed GPU that fits: {count} × {gpu} on {platform}, "
+                       "cheapest per hour")
+    if "peak_gib" in rec.derived:
+        g.add_edge(add_fact("peak_gib"), node, kind="matched", label="")
+    for decision, option in (("gpu", gpu), ("platform", platform)):
+        target = f"option:{decision}:{option}"
+        if target in g and not g.in_edges(target):
+            g.add_edge(node, target, kind="require", label="selects")
 
 
 def _check_node(g: nx.DiGraph, check_id: str, stage: str, because: str) -> str:
