@@ -53,26 +53,24 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-if ! command -v dot >/dev/null 2>&1; then
+# apt_install PACKAGE WHAT-IT-IS-FOR: install a Debian package when running as root with apt-get,
+# otherwise say what will not work without it. Never fails the set-up.
+apt_install() {
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing Graphviz (apt-get install graphviz)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null) || \
-      echo "bootstrap: apt-get could not install graphviz; .dot output works, .svg/.png need it" >&2
+    echo "bootstrap: installing $1 (apt-get install $1) for $2"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >/dev/null) || \
+      echo "bootstrap: apt-get could not install $1; $2 will not work" >&2
   else
-    echo "bootstrap: the Graphviz 'dot' program is missing and this is not a root apt system;" \
-         "install it (e.g. 'sudo apt-get install graphviz' or 'brew install graphviz') for .svg/.png output" >&2
+    echo "bootstrap: $1 is missing and this is not a root apt system; install it (e.g. 'sudo apt-get install" \
+         "$1' or 'brew install $1') for $2" >&2
   fi
-fi
+}
+
+# Graphviz's `dot` draws .svg/.png graphs; .dot output works without it.
+command -v dot >/dev/null 2>&1 || apt_install graphviz "the .svg/.png decision graphs"
 
 # The browser tests (tests/test_web_e2e.py) drive Debian's Chromium through Playwright; Playwright's own
 # browser download is not used. Without Chromium those tests skip and say why.
 if [ "$EXTRAS" = "test" ] && [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing Chromium for the browser tests (apt-get install chromium)"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-      echo "bootstrap: apt-get could not install chromium; the browser tests will be skipped" >&2
-  else
-    echo "bootstrap: /usr/bin/chromium is missing and this is not a root apt system; the browser tests" \
-         "will be skipped (install Debian's 'chromium' package to run them)" >&2
-  fi
+  apt_install chromium "the browser tests (they are skipped without it)"
 fi
