@@ -148,6 +148,23 @@ def _linear_features(
     return offset, [predict(_with(zero, {key: 1.0})) - offset for key in ids]
 
 
+def _fit_stage(rows: Sequence[Row], shapes: Mapping[str, ModelShape], base: MemoryConstants,
+               ids: Sequence[str], measured: Callable[[Row], float]) -> dict[str, float]:
+    """Least-squares values of ``ids`` (the estimate is linear in them) against ``measured`` over ``rows``,
+    weighted by relative error."""
+    feats, targets, weights = [], [], []
+    for row in rows:
+
+        def predict(c: MemoryConstants, row: Row = row) -> float:
+            return estimate_memory(shapes[row.model], row.setup(), c).peak_gib
+
+        offset, slopes = _linear_features(predict, base, ids)
+        feats.append(slopes)
+        targets.append(measured(row) - offset)
+        weights.append(1.0 / measured(row) ** 2)
+    return dict(zip(ids, _least_squares(feats, targets, weights), strict=True))
+
+
 def fit(
     rows: Sequence[Row], shapes: Mapping[str, ModelShape], constants: MemoryConstants
 ) -> dict[str, float]:
@@ -156,30 +173,9 @@ def fit(
     # Stage 1: activation bytes from peak_alloc of rows that peak at the end of forward
     # (PEFT without checkpointing).
     stage1 = [r for r in rows if r.method in ("lora", "qlora") and not r.grad_ckpt]
-    feats, targets, weights = [], [], []
-    for row in stage1:
-
-        def predict(c: MemoryConstants, row: Row = row) -> float:
-            return estimate_memory(shapes[row.model], row.setup(), c).peak_gib
-
-        offset, slopes = _linear_features(predict, no_allocator, ACTIVATION_IDS)
-        feats.append(slopes)
-        targets.append(row.peak_alloc_gib - offset)
-        weights.append(1.0 / row.peak_alloc_gib**2)
-    activation = dict(zip(ACTIVATION_IDS, _least_squares(feats, targets, weights), strict=True))
+    activation = _fit_stage(stage1, shapes, no_allocator, ACTIVATION_IDS, lambda r: r.peak_alloc_gib)
     # Stage 2: allocator terms from peak_reserved of every row.
-    fitted_alloc = _with(constants, activation)
-    feats, targets, weights = [], [], []
-    for row in rows:
-
-        def predict(c: MemoryConstants, row: Row = row) -> float:
-            return estimate_memory(shapes[row.model], row.setup(), c).peak_gib
-
-        offset, slopes = _linear_features(predict, fitted_alloc, ALLOCATOR_IDS)
-        feats.append(slopes)
-        targets.append(row.peak_reserved_gib - offset)
-        weights.append(1.0 / row.peak_reserved_gib**2)
-    allocator = dict(zip(ALLOCATOR_IDS, _least_squares(feats, targets, weights), strict=True))
+    allocator = _fit_stage(rows, shapes, _with(constants, activation), ALLOCATOR_IDS, lambda r: r.peak_reserved_gib)
     return {**activation, **allocator}
 
 

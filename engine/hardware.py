@@ -145,54 +145,27 @@ def fit_gpus(
     fits: list[GpuFit] = []
     for gpu in candidates:
         usable = _usable_gib(gpu, fraction)
+        def fit_at(count: int, fits: bool, reason: str, gpu: Gpu = gpu, usable: float = usable) -> GpuFit:
+            needed = needed_by_count[count]
+            return GpuFit(gpu.id, count, needed, gpu.vram_gib, usable - needed, fits, reason)
+
         if setup.method == "full" and setup.precision == "bf16" and not gpu.bf16:
-            needed = needed_by_count[counts[0]]
-            fits.append(
-                GpuFit(
-                    gpu.id,
-                    counts[0],
-                    needed,
-                    gpu.vram_gib,
-                    usable - needed,
-                    False,
-                    f"{gpu.name} has no bf16 (compute capability {gpu.compute_capability}); "
-                    "use precision fp16 or mixed",
-                )
-            )
+            fits.append(fit_at(counts[0], False, f"{gpu.name} has no bf16 (compute capability "
+                                                 f"{gpu.compute_capability}); use precision fp16 or mixed"))
             continue
-        result: GpuFit | None = None
-        for count in counts:
-            needed = needed_by_count[count]
-            if needed <= usable:
-                result = GpuFit(
-                    gpu.id,
-                    count,
-                    needed,
-                    gpu.vram_gib,
-                    usable - needed,
-                    True,
-                    f"needs {needed:.1f} GiB per GPU on {count} x {gpu.id} ({setup.sharding}); "
-                    f"{usable:.1f} GiB usable of {gpu.vram_gib:.1f} GiB after {fraction:.0%} headroom",
-                )
-                break
-        if result is None:
+        fitting = [count for count in counts if needed_by_count[count] <= usable]
+        if fitting:
+            count = fitting[0]
+            result = fit_at(count, True, f"needs {needed_by_count[count]:.1f} GiB per GPU on {count} x {gpu.id} "
+                                         f"({setup.sharding}); {usable:.1f} GiB usable of {gpu.vram_gib:.1f} GiB "
+                                         f"after {fraction:.0%} headroom")
+        else:
             count = counts[-1]
-            needed = needed_by_count[count]
-            hint = (
-                "; DDP does not shard memory, try zero3/fsdp"
-                if setup.sharding == "ddp" and pinned_count is None
+            hint = "; DDP does not shard memory, try zero3/fsdp" if setup.sharding == "ddp" and pinned_count is None \
                 else ""
-            )
-            result = GpuFit(
-                gpu.id,
-                count,
-                needed,
-                gpu.vram_gib,
-                usable - needed,
-                False,
-                f"needs {needed:.1f} GiB per GPU on {count} x {gpu.id} ({setup.sharding}) but only "
-                f"{usable:.1f} GiB usable of {gpu.vram_gib:.1f} GiB after {fraction:.0%} headroom{hint}",
-            )
+            result = fit_at(count, False, f"needs {needed_by_count[count]:.1f} GiB per GPU on {count} x {gpu.id} "
+                                          f"({setup.sharding}) but only {usable:.1f} GiB usable of "
+                                          f"{gpu.vram_gib:.1f} GiB after {fraction:.0%} headroom{hint}")
         fits.append(result)
     return fits
 
