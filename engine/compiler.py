@@ -3,7 +3,9 @@
 Encoding: the constraint and derived facts of an evaluation are one fact whose ``tp_fact`` is ``ctx``;
 each catalog entry a rule joins is one fact whose ``tp_fact`` is ``cat:<catalog>`` and whose id is in
 ``tp_entry`` (so that catalog attributes named ``kind`` or ``id`` keep their meaning). A rule is one pattern (``m``) on
-the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``. Two housekeeping rules
+the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``; a rule with ``plan:`` adds one
+pattern (``p0``, ``p1`` ...) per plan axis it tests, on facts that each hold one value of that axis (``tp_fact``
+``plan:<axis>``), so that durable-rules evaluates the plan tests once per value, not once per candidate plan. Two housekeeping rules
 per stage keep durable-rules' quirks away: one that always fires on the ctx fact (deleting a
 session where nothing fired crashes), and for every joined catalog a "sink" that stores its entries
 without firing (a fact that no rule matches raises MessageNotHandledException)."""
@@ -37,11 +39,22 @@ class CompiledStage:
     definition: Any                 # {rule_name: {"all": [...]}}; actions are attached by the runtime
     rules: Any                      # rule id -> Rule
     joined_catalogs: tuple[str, ...]
+    plan_axes: tuple[str, ...] = ()  # plan axes whose values are asserted as facts (rules with ``plan:``)
 
 
 def entry_kind(catalog: str) -> str:
     """The ``tp_fact`` value of an asserted catalog entry fact."""
     return f"cat:{catalog}"
+
+
+def plan_kind(axis: str) -> str:
+    """The ``tp_fact`` value of an asserted plan-attribute value (one fact per value of the axis)."""
+    return f"plan:{axis}"
+
+
+def plan_pattern(index: int) -> str:
+    """The durable-rules pattern name of a rule's ``index``-th plan axis (in ``Rule.plan_axes`` order)."""
+    return f"p{index}"
 
 
 def compile_rulebase(rulebase: RuleBase) -> tuple[CompiledStage, ...]:
@@ -54,18 +67,19 @@ def compile_stage(rulebase: RuleBase, stage: str) -> CompiledStage:
     rules = rulebase.rules_in_stage(stage)
     definition: dict[str, Any] = {ALWAYS_RULE: {"all": [{"m": {FACT_KEY: CTX_KIND}}]}}
     joined: list[str] = []
+    axes: list[str] = []
     for rule in rules:
         for suffix, bound in _variants(rule, rulebase):
             definition[rule.id + suffix] = {"all": _patterns(rule, bound)}
         if rule.join and rule.join not in joined:
             joined.append(rule.join)
-    for catalog in joined:
-        definition[SINK_PREFIX + catalog] = {"all": [{"m": {FACT_KEY: entry_kind(catalog)}},
-                                                     {"n": {FACT_KEY: _NEVER_KIND}}]}
+        axes.extend(a for a in rule.plan_axes if a not in axes)
+    for kind in [entry_kind(c) for c in joined] + [plan_kind(a) for a in axes]:
+        definition[SINK_PREFIX + kind] = {"all": [{"m": {FACT_KEY: kind}}, {"n": {FACT_KEY: _NEVER_KIND}}]}
     text = json.dumps(definition, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     return CompiledStage(stage, f"tp-{stage}-{digest}", definition,
-                         MappingProxyType({r.id: r for r in rules}), tuple(joined))
+                         MappingProxyType({r.id: r for r in rules}), tuple(joined), tuple(axes))
 
 
 VARIANT_SEP = "#"
@@ -102,12 +116,16 @@ def _patterns(rule: Rule, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if rule.when is not None:
         ctx_terms.append(_condition(rule.when, negate=False, on_entry=False, bound={}))
     ctx_terms.extend({fact: value} for fact, value in sorted(bound.items()))
+    plan = [{plan_pattern(i): _and([{FACT_KEY: plan_kind(axis)},
+                                     *(_condition(c, negate=False, on_entry=False, bound={})
+                                       for c in rule.plan if c.subject == axis)])}
+            for i, axis in enumerate(rule.plan_axes)]
     if rule.join is None:
-        return [{"m": _and(ctx_terms)}]
+        return [{"m": _and(ctx_terms)}, *plan] if not plan else [{"x": _and(ctx_terms)}, *plan]
     entry_terms: list[Any] = [{FACT_KEY: entry_kind(rule.join)}]
     if rule.where is not None:
         entry_terms.append(_condition(rule.where, negate=False, on_entry=True, bound=bound))
-    return [{"x": _and(ctx_terms)}, {"e": _and(entry_terms)}]
+    return [{"x": _and(ctx_terms)}, {"e": _and(entry_terms)}, *plan]
 
 
 def _and(terms: list[Any]) -> Any:

@@ -1,5 +1,7 @@
 """The decisions a recommendation makes: each chooses among the entries of one catalog, in one stage.
 
+The decisions of the ``plan`` stage are plan axes: the planner chooses them together, as one plan.
+
 A plain registry read by the loader (to check actions), the decision logic and the renderers.
 """
 
@@ -22,10 +24,12 @@ class DecisionSpec:
 DECISIONS: dict[str, DecisionSpec] = {
     d.name: d
     for d in (
-        DecisionSpec("tool", "tools", "choice", "Training tool"),
-        DecisionSpec("method", "methods", "choice", "Method"),
-        DecisionSpec("gpu", "gpus", "infrastructure", "GPU"),
-        DecisionSpec("platform", "platforms", "infrastructure", "Platform"),
+        DecisionSpec("tool", "tools", "plan", "Training tool"),
+        DecisionSpec("method", "methods", "plan", "Method"),
+        DecisionSpec("gpu", "gpus", "plan", "GPU"),
+        DecisionSpec("sharding", "sharding", "plan", "Multi-GPU strategy"),
+        DecisionSpec("platform", "platforms", "plan", "Platform"),
+        DecisionSpec("tier", "tiers", "plan", "Price tier"),
         DecisionSpec("workflow", "workflows", "delivery", "Workflow"),
         DecisionSpec("export", "deployment", "delivery", "Export format", kind="export-format"),
         DecisionSpec("serve", "deployment", "delivery", "Serving", kind="server"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -88,11 +89,16 @@ class GpuFit:
     reason: str
 
 
+def needed_gib(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
+    """Per-GPU memory of ``setup`` with the CUDA context, in GiB (cached per shape, setup and constants)."""
+    return _needed_cached(shape, setup, constants)
+
+
 def _needed_gib(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants, count: int) -> float:
     return _needed_cached(shape, replace(setup, gpu_count=count), constants)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=16384)
 def _needed_cached(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
     # the estimate does not depend on the GPU type: fitting 16 GPU types at 4 counts needs 4 estimates
     return estimate_memory(shape, setup, constants).per_gpu_gib + constants.get("cuda-context-gib")
@@ -256,22 +262,8 @@ def training_flops_per_token(shape: ModelShape, setup: TrainingSetup) -> float:
     return flops + attention
 
 
-def training_hours(  # noqa: PLR0917 - positional signature agreed with the engine's callers
-    shape: ModelShape,
-    setup: TrainingSetup,
-    gpu: Gpu,
-    count: int,
-    dataset_tokens: float,
-    epochs: float,
-    constants: MemoryConstants,
-) -> tuple[float, str]:
-    """Wall-clock hours for `epochs` passes over `dataset_tokens` on `count` GPUs, plus a one-line why."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    if dataset_tokens <= 0 or epochs <= 0:
-        raise ValueError(f"dataset_tokens and epochs must be > 0, got {dataset_tokens} and {epochs}")
-    mfu = constants.get("mfu-default")
-    flops_per_token = training_flops_per_token(shape, setup)
+def speed_factor(setup: TrainingSetup, constants: MemoryConstants) -> tuple[float, list[str]]:
+    """How much faster than plain 16-bit training the setup runs (QLoRA dequantization, tool kernels)."""
     speed = 1.0
     extras: list[str] = []
     if setup.method == "qlora":
@@ -280,14 +272,48 @@ def training_hours(  # noqa: PLR0917 - positional signature agreed with the engi
     if setup.tool_savings == "unsloth":
         speed *= constants.get("unsloth-speedup-factor")
         extras.append(f"Unsloth {constants.get('unsloth-speedup-factor'):g}x faster")
+    return speed, extras
+
+
+def gpu_seconds_per_token(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants,
+                          scaling_efficiency: float = 1.0) -> float:
+    """Seconds per training token of the whole run on ``setup.gpu_count`` GPUs of 1 dense TFLOPS each
+    (divide by a GPU's TFLOPS); each doubling of the GPU count keeps ``scaling_efficiency`` of linear speed-up."""
+    speed, _ = speed_factor(setup, constants)
+    scaling = scaling_efficiency ** math.log2(setup.gpu_count) if setup.gpu_count > 1 else 1.0
+    per_second = setup.gpu_count * scaling * 1e12 * constants.get("mfu-default") * speed
+    return training_flops_per_token(shape, setup) / per_second
+
+
+def training_hours(  # noqa: PLR0917 - positional signature agreed with the engine's callers
+    shape: ModelShape,
+    setup: TrainingSetup,
+    gpu: Gpu,
+    count: int,
+    dataset_tokens: float,
+    epochs: float,
+    constants: MemoryConstants,
+    scaling_efficiency: float = 1.0,
+) -> tuple[float, str]:
+    """Wall-clock hours for `epochs` passes over `dataset_tokens` on `count` GPUs, plus a one-line why;
+    each doubling of the GPU count keeps `scaling_efficiency` of linear speed-up."""
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    if dataset_tokens <= 0 or epochs <= 0:
+        raise ValueError(f"dataset_tokens and epochs must be > 0, got {dataset_tokens} and {epochs}")
+    mfu = constants.get("mfu-default")
+    flops_per_token = training_flops_per_token(shape, setup)
+    speed, extras = speed_factor(setup, constants)
     precision = "bf16" if gpu.bf16 else "fp16"
-    flops_per_second = count * gpu.training_tflops * 1e12 * mfu * speed
+    scaling = scaling_efficiency ** math.log2(count) if count > 1 else 1.0
+    flops_per_second = count * scaling * gpu.training_tflops * 1e12 * mfu * speed
     hours = dataset_tokens * epochs * flops_per_token / flops_per_second / 3600.0
     detail = f"; {', '.join(extras)}" if extras else ""
+    multi = (f"; {count} GPUs keep {scaling:.0%} of linear speed-up ({scaling_efficiency:g} per doubling)"
+             if count > 1 else "")
     explanation = (
         f"{flops_per_token / shape.params:.1f} x N FLOPs/token x {dataset_tokens * epochs:.3g} tokens on "
         f"{count} x {gpu.id} at {gpu.training_tflops:g} {precision} TFLOPS, "
-        f"MFU {mfu:.0%} (mfu-default){detail}; "
-        f"assumes linear multi-GPU scaling"
+        f"MFU {mfu:.0%} (mfu-default){detail}{multi}"
     )
     return hours, explanation

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-STAGES = ("choice", "infrastructure", "delivery")
+STAGES = ("plan", "delivery")   # plan: rules judge plans, the planner chooses; delivery: on the chosen plan
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")  # {fact} or {entry.attr} in texts
 
 
@@ -87,6 +87,12 @@ class Rule:
     where: Condition | None
     actions: tuple[Action, ...]
     loc: Location
+    plan: tuple[Comparison, ...] = ()   # conditions on plan attributes (plan axes), all of which must hold
+
+    @cached_property
+    def plan_axes(self) -> tuple[str, ...]:
+        """The plan axes the rule's ``plan:`` clause tests, sorted."""
+        return tuple(sorted({c.subject for c in self.plan}))
 
     @cached_property
     def reads(self) -> frozenset[str]:
@@ -186,6 +192,7 @@ class RuleBase:
     facts: Mapping[str, FactSpec]
     digest: str
     scenario_files: tuple[str, ...] = field(default=())
+    plan_axes: Mapping[str, FactSpec] = field(default_factory=dict)  # what a plan is made of (facts/schema.yaml plan:)
 
     def rules(self) -> tuple[Rule, ...]:
         """All rules, in ruleset then file order."""

@@ -87,12 +87,13 @@ class _Loader:
     problems: list[Problem] = field(default_factory=list)
     broken: set[str] = field(default_factory=set)   # catalogs whose file failed: no cascade of errors
     misshapen: set[str] = field(default_factory=set)  # rule-set files with schema problems (already reported)
+    plan_axes: dict[str, FactSpec] = field(default_factory=dict)  # the schema's plan: section
 
     def load(self) -> RuleBase:
         facts = self._load_facts()
         catalog_docs, set_docs, scenario_files = self._read_files()
         catalogs = self._build_catalogs(catalog_docs)
-        self._check_fact_catalogs(facts, catalogs)
+        self._check_fact_catalogs({**facts, **{f"plan axis {n}": a for n, a in self.plan_axes.items()}}, catalogs)
         rulesets = self._build_rulesets(set_docs, facts, catalogs)
         if self.problems:
             raise RuleFileError(self.problems)
@@ -103,6 +104,7 @@ class _Loader:
             facts=MappingProxyType(facts),
             digest=self.digest,
             scenario_files=tuple(scenario_files),
+            plan_axes=MappingProxyType(dict(self.plan_axes)),
         )
 
     # -- files -------------------------------------------------------------------------------
@@ -157,6 +159,14 @@ class _Loader:
             self.problems.append(doc.problem((), "fact schema must be a mapping with 'constraints' and 'derived'"))
             return {}
         facts: dict[str, FactSpec] = {}
+        axes = doc.data.get("plan", {})
+        if not isinstance(axes, dict):
+            self.problems.append(doc.problem(("plan",), "'plan' must be a mapping of plan axes"))
+            axes = {}
+        for name, spec in axes.items():
+            axis = self._fact_spec(doc, ("plan", name), name, spec, derived=False)
+            if axis is not None:
+                self.plan_axes[name] = axis
         for section in ("constraints", "derived"):
             block = doc.data.get(section, {})
             if not isinstance(block, dict):
@@ -170,9 +180,9 @@ class _Loader:
                     self.problems.append(doc.problem((section, name), f"fact '{name}' is declared twice"))
                 facts[name] = fact
         for key in doc.data:
-            if key not in ("constraints", "derived"):
+            if key not in ("constraints", "derived", "plan"):
                 self.problems.append(doc.problem((key,), f"unknown key '{key}'"
-                                                         f"{did_you_mean(key, ['constraints', 'derived'])}"))
+                                                         f"{did_you_mean(key, ['constraints', 'derived', 'plan'])}"))
         return facts
 
     def _fact_spec(self, doc: Document, path: Path_, name: str, spec: Any, *, derived: bool) -> FactSpec | None:
@@ -198,6 +208,11 @@ class _Loader:
         values = spec.get("values", [])
         if ftype == "enum" and (not isinstance(values, list) or not values):
             self.problems.append(doc.problem(path, f"fact '{name}': an enum needs a list of values"))
+            return None
+        if ftype == "integer" and values and not (
+                isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)):
+            self.problems.append(doc.problem((*path, "values"), f"fact '{name}': values of an integer are whole "
+                                                                "numbers"))
             return None
         if not spec.get("description"):
             self.problems.append(doc.problem(path, f"fact '{name}': needs a description"))
@@ -309,6 +324,7 @@ class _RuleBuilder:
     default_source: str
     facts: Mapping[str, FactSpec]
     catalogs: Mapping[str, Catalog]
+    tested_axes: set[str] = field(default_factory=set)   # plan axes of the rule's plan: clause
 
     @property
     def rule_id(self) -> str:
@@ -338,6 +354,8 @@ class _RuleBuilder:
             self.error(("where",), "'where' tests a catalog entry and needs 'for: <catalog>'")
         when = self.condition(self.raw["when"], ("when",), None) if "when" in self.raw else None
         where = self.condition(self.raw["where"], ("where",), catalog) if "where" in self.raw and catalog else None
+        plan = self.plan_clause(self.raw["plan"]) if "plan" in self.raw else ()
+        self.tested_axes = {c.subject for c in plan}
         actions = self.actions(self.raw.get("then", {}), catalog)
         self.check_template(str(self.raw.get("because", "")), ("because",), catalog)
         line, col = self.doc.where(self.path)
@@ -346,8 +364,32 @@ class _RuleBuilder:
             description=str(self.raw.get("description", "")),
             source=str(self.raw.get("source", self.default_source)), because=str(self.raw.get("because", "")),
             when=when, join=join if catalog else None, where=where, actions=tuple(actions),
-            loc=Location(self.doc.file, line, col),
+            loc=Location(self.doc.file, line, col), plan=plan,
         )
+
+    def plan_clause(self, raw: Any) -> tuple[Comparison, ...]:
+        """``plan: {axis: test, ...}``: tests on the plan's attributes, all of which must hold."""
+        axes = self.loader.plan_axes
+        if self.stage != "plan":
+            self.error(("plan",), f"'plan' tests the plan's attributes and belongs to rules of the plan stage; "
+                                  f"this rule set runs in the {self.stage} stage (read chosen_* facts instead)")
+            return ()
+        if not isinstance(raw, dict):
+            return ()
+        out: list[Comparison] = []
+        for axis, test in raw.items():
+            path: Path_ = ("plan", axis)
+            spec = axes.get(axis)
+            if spec is None:
+                self.error(path, f"unknown plan axis '{axis}'{did_you_mean(str(axis), axes)}; "
+                                 f"plan axes: {', '.join(axes)}")
+                continue
+            comparisons = self.tests(axis, test, path, None, axis=spec)
+            if any(isinstance(c.value, FactRef) for c in comparisons):
+                self.error(path, "a plan test compares with literal values, not {fact: ...}")
+                continue
+            out.extend(comparisons)
+        return tuple(out)
 
     # -- conditions ----------------------------------------------------------------------------
     def condition(self, raw: Any, path: Path_, catalog: Catalog | None) -> Condition | None:
@@ -371,10 +413,12 @@ class _RuleBuilder:
             return items[0]
         return Group("all", tuple(items), loc)
 
-    def tests(self, subject: str, raw: Any, path: Path_, catalog: Catalog | None) -> list[Comparison]:
+    def tests(self, subject: str, raw: Any, path: Path_, catalog: Catalog | None,
+              axis: FactSpec | None = None) -> list[Comparison]:
+        """The comparisons on one subject: a fact (when), an entry attribute (where) or a plan ``axis``."""
         line, col = self.doc.where((*self.path, *path))
         loc = Location(self.doc.file, line, col)
-        kind = self.subject_kind(subject, path, catalog)
+        kind = axis if axis is not None else self.subject_kind(subject, path, catalog)
         ops = raw if isinstance(raw, dict) else {"eq": raw}
         out: list[Comparison] = []
         for op, operand in ops.items():
@@ -387,7 +431,9 @@ class _RuleBuilder:
             value: Any = operand
             if isinstance(operand, dict):
                 ref = str(operand.get("fact", ""))
-                if catalog is None:
+                if axis is not None:
+                    pass  # a plan test: plan_clause reports it
+                elif catalog is None:
                     self.error(path, f"{{fact: {ref}}} compares a catalog entry with a fact; use it in 'where'")
                 elif ref not in self.visible_facts():
                     self.error(path, f"unknown fact '{ref}'{did_you_mean(ref, self.visible_facts())}")
@@ -526,7 +572,11 @@ class _RuleBuilder:
         visible = self.visible_facts()
         for match in PLACEHOLDER.finditer(text):
             head, attr = match.group(1), match.group(2)
-            if head == "entry":
+            if head == "plan":
+                if attr not in self.tested_axes:
+                    self.error(path, f"placeholder '{match.group(0)}' needs the plan axis '{attr}' in the rule's "
+                                     f"plan: clause (it names the plan value the rule matched)")
+            elif head == "entry":
                 if catalog is None:
                     self.error(path, f"placeholder '{match.group(0)}' needs 'for: <catalog>'")
                 elif attr and attr != "id" and not any(attr in e.attrs for e in catalog.entries):

@@ -15,6 +15,8 @@ from engine.tally import DecisionResult, format_value, render_template
 if TYPE_CHECKING:
     import networkx as nx
 
+    from engine.decide.planner import PlanResult
+    from engine.decide.records import Plan
     from engine.memory import ModelShape
 
 
@@ -85,6 +87,8 @@ class Recommendation:
     rulebase: RuleBase
     shape: ModelShape
     given: frozenset[str] = frozenset()        # constraint names the user gave (the rest are defaults)
+    plan: Plan | None = None                   # the chosen plan (None when no plan satisfies the constraints)
+    planning: PlanResult | None = None         # the planner's comparisons: alternatives and rejections
     _dict: dict[str, Any] | None = field(default=None, repr=False)
 
     # -- views -------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ class Recommendation:
     @property
     def blocked(self) -> list[str]:
         """The decisions left without a choice (the constraints cannot be met); empty when all is well."""
-        return [n for n in ("tool", "method", "gpu", "platform") if self.choice(n) is None]
+        return [] if self.plan is not None else ["plan"]
 
     def choice(self, decision: str) -> str | None:
         """The chosen option id of a decision."""

@@ -40,6 +40,8 @@ from engine.compiler import (
     SINK_PREFIX,
     CompiledStage,
     entry_kind,
+    plan_kind,
+    plan_pattern,
     rule_id_of,
 )
 from engine.errors import EngineError
@@ -61,6 +63,7 @@ class Firing:
     rule_id: str
     ctx: Mapping[str, Any]
     entry_id: str | None
+    plan: tuple[tuple[str, Any], ...] = ()   # the plan-attribute values it matched, (axis, value) by axis
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,8 @@ class _Part:
     handle: int
     joined_rules: frozenset[str]        # rule names with a catalog join (their match carries an entry)
     joined_catalogs: tuple[str, ...]    # catalogs whose entries are asserted with the ctx fact
+    plan_rules: Mapping[str, tuple[str, ...]]  # rule name -> the plan axes its p0, p1 ... patterns match
+    plan_axes: tuple[str, ...]          # plan axes whose values are asserted with the ctx fact
 
 
 class DurableRuntime:
@@ -84,14 +89,20 @@ class DurableRuntime:
         with _DURABLE_LOCK:
             for stage in stages:
                 parts = []
-                for definition, catalogs in split_stage(stage):
+                for definition, catalogs, axes in split_stage(stage):
                     name = f"{stage.name}-{next(_NAME_COUNTER)}"
                     try:
                         handle = durable_core.create_ruleset(name, fact_json(definition))
                     except Exception as exc:  # the C core rejects what it cannot compile
                         raise EngineError(f"durable-rules rejected the {stage.stage} stage: {exc}") from exc
-                    joined = frozenset(rule_name for rule_name, body in definition.items() if len(body["all"]) == 2)
-                    parts.append(_Part(name, handle, joined, catalogs))
+                    joined = frozenset(rule_name for rule_name, body in definition.items()
+                                       if any("e" in pattern for pattern in body["all"])
+                                       and not rule_name.startswith(SINK_PREFIX))
+                    plan_rules = {rule_name: stage.rules[rule_id_of(rule_name)].plan_axes
+                                  for rule_name in definition
+                                  if rule_name != ALWAYS_RULE and not rule_name.startswith(SINK_PREFIX)
+                                  and stage.rules[rule_id_of(rule_name)].plan}
+                    parts.append(_Part(name, handle, joined, catalogs, MappingProxyType(plan_rules), axes))
                 self._parts[stage.stage] = tuple(parts)
         # the C core keeps every ruleset until it is deleted: free them with the runtime
         handles = [part.handle for parts in self._parts.values() for part in parts]
@@ -101,9 +112,10 @@ class DurableRuntime:
         """Free the rulesets in durable-rules' C core now (also done when the runtime is collected)."""
         self._finalizer()
 
-    def evaluate(self, stage: str, ctx: Mapping[str, Any],
-                 catalogs: Mapping[str, Sequence[CatalogEntry]]) -> list[Firing]:
-        """Run one stage over the ctx fact and the entries of the catalogs it joins; the firings, in order."""
+    def evaluate(self, stage: str, ctx: Mapping[str, Any], catalogs: Mapping[str, Sequence[CatalogEntry]],
+                 plan_values: Mapping[str, Sequence[Any]] | None = None) -> list[Firing]:
+        """Run one stage over the ctx fact, the entries of the catalogs it joins and one fact per value of
+        each plan axis its rules test (``plan_values``: axis -> values); the firings, in order."""
         plain = _scalars(ctx)
         for key in RESERVED_KEYS:
             plain.pop(key, None)
@@ -111,8 +123,8 @@ class DurableRuntime:
         shared_ctx = MappingProxyType(plain)
         firings: list[Firing] = []
         for index, part in enumerate(self._parts[stage]):
-            template = f"[{fact_text}{self._entries_text(stage, index, part, catalogs)}]"
-            self._run_part(stage, part, template, shared_ctx, firings)
+            entries = self._entries_text(stage, index, part, catalogs, plan_values or {})
+            self._run_part(stage, part, f"[{fact_text}{entries}]", shared_ctx, firings)
         return _first_per_match(firings)
 
     def _run_part(self, stage: str, part: _Part, template: str, ctx: Mapping[str, Any],
@@ -138,7 +150,12 @@ class DurableRuntime:
                         if rule_name in part.joined_rules:
                             at = message.rfind(_ENTRY_PATTERN, after)
                             entry_id = str(_DECODER.raw_decode(message, at + 4)[0][ENTRY_KEY])
-                        firings.append(Firing(rule_id_of(rule_name), ctx, entry_id))
+                        plan: tuple[tuple[str, Any], ...] = ()
+                        axes = part.plan_rules.get(rule_name)
+                        if axes:
+                            plan = tuple((axis, _matched(message, after, plan_pattern(i), axis))
+                                         for i, axis in enumerate(axes))
+                        firings.append(Firing(rule_id_of(rule_name), ctx, entry_id, plan))
                     message = durable_core.complete_and_start_action(handle, state_handle)
                     in_action = False
             except EngineError:
@@ -152,18 +169,24 @@ class DurableRuntime:
                 with contextlib.suppress(Exception):  # a missing session is already gone
                     durable_core.delete_state(handle, sid)
 
-    def _entries_text(self, stage: str, index: int, part: _Part,
-                      catalogs: Mapping[str, Sequence[CatalogEntry]]) -> str:
-        """The joined catalogs' entry facts as JSON (each prefixed by a comma), built once per catalog object."""
-        sources = tuple(catalogs.get(catalog, ()) for catalog in part.joined_catalogs)
+    def _entries_text(self, stage: str, index: int, part: _Part, catalogs: Mapping[str, Sequence[CatalogEntry]],
+                      plan_values: Mapping[str, Sequence[Any]]) -> str:
+        """The joined catalogs' entry facts and the plan-value facts as JSON (each prefixed by a comma),
+        built once per catalog and value-list object."""
+        sources = (*(catalogs.get(catalog, ()) for catalog in part.joined_catalogs),
+                   *(plan_values.get(axis, ()) for axis in part.plan_axes))
         cached = self._entries_json.get((stage, index))
         if cached is not None and all(a is b for a, b in zip(cached[0], sources, strict=True)):
             return cached[1]
         pieces = []
-        for catalog, entries in zip(part.joined_catalogs, sources, strict=True):
+        for catalog, entries in zip(part.joined_catalogs, sources, strict=False):
             for entry in entries:
                 fact = {ENTRY_KEY: entry.id, **_scalars(entry.attrs), "sid": _SID_MARK,
                         "id": f"{catalog}:{entry.id}", FACT_KEY: entry_kind(catalog)}
+                pieces.append("," + fact_json(fact))
+        for axis in part.plan_axes:
+            for value in plan_values.get(axis, ()):
+                fact = {axis: value, "sid": _SID_MARK, "id": f"plan:{axis}:{value}", FACT_KEY: plan_kind(axis)}
                 pieces.append("," + fact_json(fact))
         text = "".join(pieces)
         self._entries_json[(stage, index)] = (sources, text)  # holding the sources keeps their ids from reuse
@@ -186,31 +209,43 @@ def _delete_rulesets(handles: list[Any]) -> None:
                 durable_core.delete_ruleset(handle)
 
 
-def split_stage(stage: CompiledStage,
-                max_rules: int = MAX_RULES_PER_RULESET) -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+def split_stage(stage: CompiledStage, max_rules: int = MAX_RULES_PER_RULESET,
+                ) -> list[tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]]:
     """The stage's definition cut into rulesets within the C core's limits, each with its own
-    housekeeping rules (the always-firing one, a sink per catalog it joins) and its joined catalogs."""
+    housekeeping rules (the always-firing one, a sink per catalog and plan axis it joins), its joined
+    catalogs and its plan axes."""
     rules = [name for name in stage.definition if name != ALWAYS_RULE and not name.startswith(SINK_PREFIX)]
     out = []
     for start in range(0, max(len(rules), 1), max_rules):
         names = rules[start:start + max_rules]
         catalogs: list[str] = []
+        axes: list[str] = []
         for name in names:
-            join = stage.rules[rule_id_of(name)].join
-            if join and join not in catalogs:
-                catalogs.append(join)
+            rule = stage.rules[rule_id_of(name)]
+            if rule.join and rule.join not in catalogs:
+                catalogs.append(rule.join)
+            axes.extend(a for a in rule.plan_axes if a not in axes)
         definition = {ALWAYS_RULE: stage.definition[ALWAYS_RULE], **{n: stage.definition[n] for n in names}}
-        definition.update({SINK_PREFIX + c: stage.definition[SINK_PREFIX + c] for c in catalogs})
-        out.append((definition, tuple(catalogs)))
+        kinds = [entry_kind(c) for c in catalogs] + [plan_kind(a) for a in axes]
+        definition.update({SINK_PREFIX + k: stage.definition[SINK_PREFIX + k] for k in kinds})
+        out.append((definition, tuple(catalogs), tuple(axes)))
     return out
 
 
+def _matched(message: str, start: int, pattern: str, axis: str) -> Any:
+    """The value of ``axis`` in the plan-value fact that ``pattern`` matched in a durable-rules match."""
+    at = message.find(f'"{pattern}":{{', start)
+    if at < 0:
+        raise EngineError(f"durable-rules returned a match without its {pattern} ({axis}) fact")
+    return _DECODER.raw_decode(message, at + len(pattern) + 3)[0][axis]
+
+
 def _first_per_match(firings: list[Firing]) -> list[Firing]:
-    """One firing per (rule, entry): an ``any`` compiles to alternatives that may each fire."""
-    seen: set[tuple[str, str | None]] = set()
+    """One firing per (rule, entry, plan values): an ``any`` compiles to alternatives that may each fire."""
+    seen: set[tuple[str, str | None, tuple[tuple[str, Any], ...]]] = set()
     out = []
     for firing in firings:
-        key = (firing.rule_id, firing.entry_id)
+        key = (firing.rule_id, firing.entry_id, firing.plan)
         if key not in seen:
             seen.add(key)
             out.append(firing)

@@ -51,10 +51,13 @@ class DecisionResult:
     options: dict[str, Option]
     pinned: str | None = None
     notes: list[str] = field(default_factory=list)
+    rank: dict[str, int] | None = None   # plan decisions: the order of each option's best plan (the objective)
 
     def ranking(self) -> list[Option]:
-        """Options not excluded, best first (score, then catalog order)."""
+        """Options not excluded, best first (by their best plan, or by score then catalog order)."""
         live = [o for o in self.options.values() if not o.excluded]
+        if self.rank is not None:
+            return sorted(live, key=lambda o: (self.rank.get(o.id, len(self.rank)) if self.rank else 0, o.order))
         return sorted(live, key=lambda o: (-o.score, o.order))
 
     def excluded(self) -> list[Option]:
@@ -66,15 +69,19 @@ class DecisionResult:
         self.options[option_id].effects.append(Effect(rule_id, "exclude", 0.0, because))
 
 
-def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | None) -> str:
-    """Fill ``{fact}`` and ``{entry.attr}`` placeholders (names were checked at load time)."""
+def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | None,
+                    plan: Mapping[str, Any] | None = None) -> str:
+    """Fill ``{fact}``, ``{entry.attr}`` and ``{plan.axis}`` placeholders (names were checked at load time;
+    a value that is missing reads "not given", never "?")."""
     def sub(match: re.Match[str]) -> str:
         head, attr = match.group(1), match.group(2)
         if head == "entry" and entry is not None:
-            value = entry.id if attr in (None, "id") else entry.get(str(attr), "?")
+            value = entry.id if attr in (None, "id") else entry.get(str(attr))
+        elif head == "plan" and attr is not None:
+            value = (plan or {}).get(attr)
         else:
-            value = ctx.get(head, "?")
-        return format_value(value)
+            value = ctx.get(head)
+        return "not given" if value is None else format_value(value)
     return PLACEHOLDER.sub(sub, text)
 
 

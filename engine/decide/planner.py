@@ -1,0 +1,402 @@
+"""The planner: every candidate plan (set-up x offer) priced by the estimators, judged by the rules' effects
+and the engine's checks, ordered by the declared objective; the best plan wins and every other option of
+every plan axis keeps the comparison that rejected it.
+
+The candidates form a grid, set-ups by offers, held as numpy arrays: a rule's effect is a mask over one side
+(or both), a check is a comparison of two vectors, and the objective is one lexicographic sort of the viable
+cells. Nothing here knows what the rules mean; it applies what they concluded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.decide.objective import Objective
+from engine.decide.records import AXES, OFFER_AXES, SETUP_AXES, Effect, Offer, Plan, Rejection, Setup
+from engine.tally import format_value
+
+Mask = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.float64]
+
+CHECKS = ("rule", "not-offered", "node-size", "memory-fit", "session-limit")   # the order failures are told in
+
+
+@dataclass(frozen=True)
+class Estimates:
+    """What the estimators say about each set-up (index-aligned with the set-ups)."""
+
+    need_gib: Sequence[float]            # per-GPU memory with the CUDA context
+    gpu_seconds_per_token: Sequence[float]  # seconds per token on GPUs of 1 dense TFLOPS (divide by the GPU's TFLOPS)
+
+
+@dataclass(frozen=True)
+class OfferFacts:
+    """What the planner needs to know of each offer's GPU (index-aligned with the offers)."""
+
+    usable_gib: Sequence[float]
+    tflops: Sequence[float]
+
+
+@dataclass
+class PlanResult:
+    """The planner's answer: the best plan, the best plan per option of every axis, and the rejections."""
+
+    best: Plan | None
+    objective: Objective
+    candidates: int
+    viable: int
+    alternatives: dict[str, dict[Any, Plan]] = field(default_factory=dict)   # axis -> option -> its best plan
+    rejections: dict[str, list[Rejection]] = field(default_factory=dict)     # axis -> why not each other option
+    effects: tuple[Effect, ...] = ()
+    cheapest_over_budget: Plan | None = None    # set when no plan is within budget: the least over
+
+
+@dataclass
+class Grid:
+    """One recommendation's candidate plans and their estimates; built, judged and ordered once."""
+
+    setups: Sequence[Setup]
+    offers: Sequence[Offer]
+    values: Mapping[str, tuple[Any, ...]]       # axis -> its values in tie-break order
+    estimates: Estimates
+    offer_facts: OfferFacts
+    effects: Sequence[Effect]
+    objective: Objective
+    hours_given: float | None = None
+    tokens: float | None = None                  # dataset_tokens x epochs
+    budget: float | None = None
+    pinned: Mapping[str, Any] = field(default_factory=dict)
+    lifted: frozenset[str] = frozenset()         # decisions whose pinned option ignores the rules' exclusions
+
+    def __post_init__(self) -> None:
+        ns, no = len(self.setups), len(self.offers)
+        self.shape = (ns, no)
+        self.codes: dict[str, npt.NDArray[np.int64]] = {}
+        for axis in SETUP_AXES:
+            index = {v: i for i, v in enumerate(self.values[axis])}
+            self.codes[axis] = np.array([index.get(getattr(s, axis), len(index)) for s in self.setups], dtype=np.int64)
+        for axis in OFFER_AXES:
+            index = {v: i for i, v in enumerate(self.values[axis])}
+            self.codes[axis] = np.array([index.get(getattr(o, axis), len(index)) for o in self.offers], dtype=np.int64)
+        need = np.array(self.estimates.need_gib, dtype=np.float64).reshape(ns, 1)
+        usable = np.array(self.offer_facts.usable_gib, dtype=np.float64).reshape(1, no)
+        counts = np.array([s.gpu_count for s in self.setups], dtype=np.int64).reshape(ns, 1)
+        self.fits: Mask = need <= usable
+        self.node_ok: Mask = counts <= np.array([o.max_gpus for o in self.offers], dtype=np.int64).reshape(1, no)
+        billed = np.maximum(counts, np.array([o.instance_gpus for o in self.offers], dtype=np.int64).reshape(1, no))
+        self.billed = billed
+        price = np.array([o.usd_per_gpu_hour for o in self.offers], dtype=np.float64).reshape(1, no)
+        tflops = np.array(self.offer_facts.tflops, dtype=np.float64).reshape(1, no)
+        seconds = np.array(self.estimates.gpu_seconds_per_token, dtype=np.float64).reshape(ns, 1) / tflops
+        self.tokens_per_hour: Floats = 3600.0 / seconds
+        self.usd_per_mtok: Floats = billed * price / self.tokens_per_hour * 1e6
+        self.hours: Floats | None = None
+        self.total: Floats | None = None
+        if self.hours_given is not None:
+            self.hours = np.full(self.shape, float(self.hours_given))
+        elif self.tokens is not None:
+            self.hours = self.tokens * seconds / 3600.0
+        if self.hours is not None:
+            self.total = self.hours * billed * price
+        max_hours = np.array([math.inf if o.max_hours is None else o.max_hours for o in self.offers]).reshape(1, no)
+        self.session_ok: Mask = np.ones(self.shape, dtype=bool) if self.hours is None else self.hours <= max_hours
+        self.over: Floats = np.zeros(self.shape)
+        if self.budget is not None and self.total is not None:
+            self.over = np.maximum(self.total - self.budget, 0.0)
+        self._apply_effects()
+        self.viable: Mask = self.allowed & self.fits & self.node_ok & self.session_ok
+
+    # -- the rules' effects --------------------------------------------------------------------
+    def mask_of(self, pairs: Sequence[tuple[str, Any]]) -> Mask:
+        """The cells whose plan has every (axis, value) of ``pairs``."""
+        rows = np.ones(self.shape[0], dtype=bool)
+        cols = np.ones(self.shape[1], dtype=bool)
+        for axis, value in pairs:
+            index = self.values[axis].index(value) if value in self.values[axis] else -1
+            if axis in SETUP_AXES:
+                rows &= self.codes[axis] == index
+            else:
+                cols &= self.codes[axis] == index
+        return np.outer(rows, cols)
+
+    def effect_mask(self, effect: Effect) -> Mask:
+        """The cells an effect applies to: its option (for exclude/score) within the plans it matched."""
+        where = self.mask_of(effect.plan)
+        if effect.kind == "require":  # every other option of the decision, within the matched plans
+            return where & ~self.mask_of(((effect.decision, effect.option),))
+        return where & self.mask_of(((effect.decision, effect.option),))
+
+    def _apply_effects(self) -> None:
+        self.excluded_by: list[tuple[Effect, Mask]] = []
+        self.score: Floats = np.zeros(self.shape)
+        excluded = np.zeros(self.shape, dtype=bool)
+        for effect in self.effects:
+            if effect.decision not in AXES:
+                continue
+            mask = self.effect_mask(effect)
+            if effect.kind == "score":
+                self.score += effect.points * mask
+            elif effect.decision in self.lifted and self.pinned.get(effect.decision) == effect.option:
+                continue  # the user pinned this option: the exclusion becomes a warning (pipeline)
+            else:
+                excluded |= mask
+                self.excluded_by.append((effect, mask))
+        self.allowed: Mask = ~excluded
+
+    # -- the objective -------------------------------------------------------------------------
+    def keys(self, term: str) -> Floats:
+        """One objective term over the grid, flat, as a number where lower is better (computed once)."""
+        cache: dict[str, Floats] = self.__dict__.setdefault("_keys", {})
+        if term not in cache:
+            cache[term] = self._term_values(term).ravel()
+        return cache[term]
+
+    def _term_values(self, term: str) -> Floats:
+        if term == "within_budget":
+            return np.round(self.over, 6)
+        if term == "score":
+            return -self.score
+        if term == "cost":
+            return np.round(self.total if self.total is not None else self.usd_per_mtok, 6)
+        if term == "hours":
+            return np.round(self.hours if self.hours is not None else 1.0 / self.tokens_per_hour, 9)
+        if term == "order":
+            ns, no = self.shape
+            return (np.arange(ns).reshape(ns, 1) * no + np.arange(no).reshape(1, no)).astype(np.float64)
+        raise ValueError(f"unknown objective term {term!r}")
+
+    def ordered(self, cells: Mask) -> npt.NDArray[np.int64]:
+        """Flat indices of ``cells``, best first under the objective."""
+        flat = np.flatnonzero(cells)
+        if flat.size == 0:
+            return flat
+        keys = [self.keys(term)[flat] for term in reversed(self.objective.terms)]
+        return flat[np.lexsort(keys)]
+
+    def plan(self, flat: int) -> Plan:
+        """The plan of one cell, with its estimates."""
+        i, j = divmod(int(flat), self.shape[1])
+        hours = None if self.hours is None else float(self.hours[i, j])
+        total = None if self.total is None else float(self.total[i, j])
+        return Plan(self.setups[i], self.offers[j], float(self.estimates.need_gib[i]),
+                    float(self.offer_facts.usable_gib[j]), int(self.billed[i, j]), float(self.tokens_per_hour[i, j]),
+                    hours, total, float(self.usd_per_mtok[i, j]), float(self.score[i, j]))
+
+    def axis_codes(self, axis: str) -> npt.NDArray[np.int64]:
+        """The code of ``axis`` for every cell, flat."""
+        ns, no = self.shape
+        if axis in SETUP_AXES:
+            return np.repeat(self.codes[axis], no)
+        return np.tile(self.codes[axis], ns)
+
+
+def plan_grid(grid: Grid, *, explain: bool = True) -> PlanResult:
+    """Choose the best plan of the grid and, with ``explain``, why not every other option of every axis."""
+    order = grid.ordered(grid.viable)
+    within = grid.viable & (grid.over <= 0)
+    result = PlanResult(None, grid.objective, int(grid.viable.size), int(grid.viable.sum()),
+                        effects=tuple(grid.effects))
+    if order.size:
+        result.best = grid.plan(int(order[0]))
+        if not within.any():
+            result.cheapest_over_budget = result.best if grid.budget is not None and grid.total is not None else None
+    if not explain:
+        return result
+    for axis in AXES:
+        codes = grid.axis_codes(axis)
+        best_of: dict[Any, Plan] = {}
+        if order.size:
+            _, first = np.unique(codes[order], return_index=True)
+            for position in sorted(first):
+                plan = grid.plan(int(order[position]))
+                best_of[plan.get(axis)] = plan
+        result.alternatives[axis] = best_of
+        result.rejections[axis] = _rejections(grid, axis, codes, best_of, result.best)
+    return result
+
+
+# -- explanations ----------------------------------------------------------------------------------
+def _rejections(grid: Grid, axis: str, codes: npt.NDArray[np.int64], best_of: Mapping[Any, Plan],
+                chosen: Plan | None) -> list[Rejection]:
+    out: list[Rejection] = []
+    for code, option in enumerate(grid.values[axis]):
+        if chosen is not None and chosen.get(axis) == option:
+            continue
+        if option in best_of:
+            if chosen is not None:
+                out.append(_lost(grid, axis, option, best_of[option], chosen))
+            continue
+        if axis in grid.pinned and grid.pinned[axis] != option:
+            out.append(Rejection(axis, option, "pinned", f"{axis} is pinned to {_v(grid.pinned[axis])}"))
+            continue
+        cells = (codes == code).reshape(grid.shape)
+        out.extend(_failures(grid, axis, option, cells))
+    return out
+
+
+def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan) -> Rejection:
+    """The first objective term on which the option's best plan is worse than the chosen plan."""
+    for term in grid.objective.terms:
+        mine, theirs = _term(plan, term), _term(chosen, term)
+        if term == "order" or mine is None or theirs is None or abs(mine - theirs) <= 1e-6 * max(1.0, abs(theirs)):
+            continue
+        message = _compare(grid, term, plan, chosen)
+        return Rejection(axis, option, f"objective:{term}", message, plan=plan, viable=True)
+    return Rejection(axis, option, "objective:order", f"its best plan ({describe(plan)}) ties with the chosen plan "
+                     "on every term; the catalog order breaks the tie", plan=plan, viable=True)
+
+
+def _term(plan: Plan, term: str) -> float | None:
+    if term == "within_budget":
+        return None
+    if term == "score":
+        return -plan.score
+    if term == "cost":
+        return plan.total_usd if plan.total_usd is not None else plan.usd_per_mtok
+    if term == "hours":
+        return plan.hours if plan.hours is not None else 1.0 / plan.tokens_per_hour
+    return None
+
+
+def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
+    if term == "score":
+        return (f"its best plan ({describe(plan)}) scores {format_value(plan.score)} against "
+                f"{format_value(chosen.score)} for the chosen plan ({_points(grid, plan)} vs {_points(grid, chosen)})")
+    if term == "cost":
+        if plan.total_usd is not None and chosen.total_usd is not None:
+            return (f"its best plan ({describe(plan)}) costs {plan.total_usd:.2f} USD against "
+                    f"{chosen.total_usd:.2f} USD for the chosen plan")
+        return (f"its best plan ({describe(plan)}) costs {plan.usd_per_mtok:.3f} USD per million training tokens "
+                f"against {chosen.usd_per_mtok:.3f} USD for the chosen plan")
+    if plan.hours is not None and chosen.hours is not None:
+        return f"its best plan ({describe(plan)}) takes {plan.hours:.1f} h against {chosen.hours:.1f} h"
+    return (f"its best plan ({describe(plan)}) trains {plan.tokens_per_hour / 1e6:.1f} M tokens/h against "
+            f"{chosen.tokens_per_hour / 1e6:.1f} M tokens/h")
+
+
+def _points(grid: Grid, plan: Plan) -> str:
+    """The rules that scored a plan, with their points."""
+    parts = [f"{e.rule.id} {e.points:+g}" for e in grid.effects
+             if e.kind == "score" and _applies(e, plan)]
+    return ", ".join(parts) or "no rule scored it"
+
+
+def _applies(effect: Effect, plan: Plan) -> bool:
+    if any(plan.get(axis) != value for axis, value in effect.plan):
+        return False
+    if effect.decision not in AXES:
+        return False
+    return (plan.get(effect.decision) == effect.option) != (effect.kind == "require")
+
+
+def scoring_effects(effects: Sequence[Effect], plan: Plan) -> list[Effect]:
+    """The score effects that count for ``plan``."""
+    return [e for e in effects if e.kind == "score" and _applies(e, plan)]
+
+
+def _failures(grid: Grid, axis: str, option: Any, cells: Mask) -> list[Rejection]:
+    """Why no plan with this option is viable: the failures of its nearest-to-viable plans, one per kind."""
+    if not cells.any():
+        return [Rejection(axis, option, "not-offered", _not_offered(grid, axis, option))]
+    ruled = ~grid.allowed
+    checks: dict[str, Mask] = {"rule": ruled, "node-size": ~grid.node_ok, "memory-fit": ~grid.fits,
+                               "session-limit": ~grid.session_ok}
+    fails = sum((m & cells).astype(np.int64) for m in checks.values())
+    fewest = int(np.min(np.where(cells, fails, 99)))
+    near = cells & (fails == fewest)
+    out: list[Rejection] = []
+    for name in CHECKS:
+        if name not in checks:
+            continue
+        group = near & checks[name]
+        if not group.any():
+            continue
+        flat = _nearest(grid, group, name)
+        plan = grid.plan(flat)
+        i, j = divmod(flat, grid.shape[1])
+        if name == "rule":
+            effects = [e for e, m in grid.excluded_by if m[i, j]]
+            text = "; ".join(_rule_text(e) for e in effects)
+            out.append(Rejection(axis, option, effects[0].rule.id if effects else "rule", text,
+                                 tuple(dict.fromkeys(e.rule.id for e in effects)), plan))
+        else:
+            out.append(Rejection(axis, option, name, _check_text(grid, name, plan), (), plan))
+        if len(out) == 3:
+            break
+    return out
+
+
+def nearest_failures(grid: Grid) -> list[Rejection]:
+    """When no plan is viable: what rejects the plans nearest to viable (fewest failed checks), per kind."""
+    if grid.shape[0] == 0 or grid.shape[1] == 0:
+        what = "set-up" if grid.shape[0] == 0 else "GPU offer"
+        pins = ", ".join(f"{a} = {_v(v)}" for a, v in grid.pinned.items())
+        return [Rejection("plan", None, "not-offered", f"no {what} is left{f' with {pins}' if pins else ''}")]
+    return _failures(grid, "plan", None, np.ones(grid.shape, dtype=bool))
+
+
+def _nearest(grid: Grid, group: Mask, check: str) -> int:
+    """The most telling plan of a group that fails one check: the smallest memory gap, else the best order."""
+    flat = np.flatnonzero(group)
+    if check == "memory-fit":
+        need = np.array(grid.estimates.need_gib).reshape(-1, 1)
+        usable = np.array(grid.offer_facts.usable_gib).reshape(1, -1)
+        gap = (need - usable).ravel()[flat]
+        return int(flat[int(np.argmin(gap))])
+    ordered = grid.ordered(group)
+    return int(ordered[0]) if ordered.size else int(flat[0])
+
+
+def _rule_text(effect: Effect) -> str:
+    where = effect.where()
+    return f"rule {effect.rule.id}{f' (for {where})' if where else ''}: {effect.because}"
+
+
+def _check_text(grid: Grid, check: str, plan: Plan) -> str:
+    s, o = plan.setup, plan.offer
+    if check == "memory-fit":
+        return (f"does not fit: {describe(plan)} needs {plan.per_gpu_gib:.1f} GiB per GPU, and a {o.gpu} holds "
+                f"{plan.usable_gib:.1f} GiB after the headroom")
+    if check == "node-size":
+        return f"{o.platform} offers at most {o.max_gpus} {o.gpu} per machine, and the plan needs {s.gpu_count}"
+    if check == "session-limit":
+        return (f"the run takes {plan.hours:.1f} h and a {o.platform} {o.tier} session ends after "
+                f"{format_value(o.max_hours)} h")
+    return check
+
+
+def _not_offered(grid: Grid, axis: str, option: Any) -> str:
+    where = ", ".join(f"{a} = {_v(v)}" for a, v in grid.pinned.items() if a in OFFER_AXES)
+    if axis in OFFER_AXES:
+        return f"no price record offers it{f' with {where}' if where else ''}"
+    return f"no set-up uses it{f' with {where}' if where else ''}"
+
+
+def describe(plan: Plan) -> str:
+    """A plan in a few words: tool, method, checkpointing, GPUs, strategy, platform and tier, price."""
+    s, o = plan.setup, plan.offer
+    ckpt = "checkpointing on" if s.gradient_checkpointing else "checkpointing off"
+    strategy = "" if s.gpu_count == 1 else f" {s.sharding}"
+    price = "0 USD/GPU-hour" if o.usd_per_gpu_hour == 0 else f"{o.usd_per_gpu_hour:g} USD/GPU-hour"
+    return f"{s.tool}, {s.method}, {ckpt}, {s.gpu_count} × {o.gpu}{strategy} on {o.platform} {o.tier} at {price}"
+
+
+def _v(value: Any) -> str:
+    return format_value(value)
+
+
+def exhaustive_best(grid: Grid, key: Callable[[Plan], tuple[Any, ...]] | None = None) -> Plan | None:
+    """The best viable plan by plain iteration over every cell (the property tests' reference search)."""
+    best: tuple[tuple[Any, ...], Plan] | None = None
+    for flat in np.flatnonzero(grid.viable):
+        plan = grid.plan(int(flat))
+        k = key(plan) if key else tuple(grid.keys(term)[flat] for term in grid.objective.terms)
+        if best is None or k < best[0]:
+            best = (k, plan)
+    return best[1] if best else None

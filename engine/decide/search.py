@@ -1,0 +1,135 @@
+"""From one recommendation's constraints and rule firings to its plan: the set-ups and offers (space), the
+estimators' numbers for each, the rules' effects, the grid, and the planner's result. Pins that the rules
+exclude are honoured with a warning when nothing else is left."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import hardware, memory
+from engine.decide import space
+from engine.decide.objective import objective_for
+from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, plan_grid
+from engine.decide.records import AXES, Effect, Offer, Setup
+from engine.ir import CatalogEntry, Rule, RuleBase
+from engine.runtime import Firing
+from engine.tally import render_template
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The planner's result, the grid it came from, and the pins it had to honour against the rules."""
+
+    result: PlanResult
+    grid: Grid
+    lifted: tuple[Effect, ...] = ()      # rule exclusions of pinned options that were overridden
+
+
+@dataclass
+class Planner:
+    """The plan search of one rule base (built once per engine)."""
+
+    rulebase: RuleBase
+    constants: memory.MemoryConstants
+    gpus: Sequence[hardware.Gpu]
+    values: dict[str, tuple[Any, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.values = space.axis_values(self.rulebase)
+        self._gpu = {g.id: g for g in self.gpus}
+        self._entries = {name: {e.id: e for e in c.entries} for name, c in self.rulebase.catalogs.items()}
+        self.headroom = float(self.constants.get("gpu-headroom-fraction"))
+
+    def plan_values(self) -> dict[str, tuple[Any, ...]]:
+        """The values asserted into durable-rules for rules with a ``plan:`` clause."""
+        return self.values
+
+    def effects(self, firings: Sequence[Firing], rules: Mapping[str, Rule]) -> list[Effect]:
+        """What the fired rules do to plans (one effect per firing and plan action)."""
+        out: list[Effect] = []
+        for firing in firings:
+            rule = rules[firing.rule_id]
+            entry = self._entries[rule.join].get(firing.entry_id or "") if rule.join else None
+            because: str | None = None
+            for action in rule.actions:
+                if action.kind not in ("exclude", "score", "require") or action.decision not in AXES:
+                    continue
+                option = action.option if action.option is not None else firing.entry_id
+                if option is None:
+                    continue
+                if because is None:
+                    because = render_template(rule.because, firing.ctx, entry, dict(firing.plan))
+                out.append(Effect(rule, action.decision, option, action.kind, action.points, because, firing.plan))
+        return out
+
+    def training_setup(self, setup: Setup, facts: Mapping[str, Any]) -> memory.TrainingSetup:
+        """The memory model's view of a set-up: precision, sequence, batch, rank, strategy, tool savings."""
+        method = self._entries["methods"][setup.method]
+        precision = str(facts.get("precision", "auto"))
+        if precision == "auto":
+            precision = str(method.get("default_precision", "mixed"))
+        strategy = self._entries["sharding"][setup.sharding]
+        tool = self._entries["tools"].get(setup.tool)
+        savings = tool.get("memory_savings") if tool is not None else None
+        return memory.TrainingSetup(
+            method=setup.method, precision=precision, seq_len=int(facts.get("seq_len", 2048)),
+            batch_size=int(facts.get("batch_size", 1)), gradient_checkpointing=setup.gradient_checkpointing,
+            lora_rank=int(facts.get("lora_rank", 16)), gpu_count=setup.gpu_count,
+            sharding=str(strategy.get("memory", "ddp")), tool_savings=str(savings) if savings else None)
+
+    def scaling(self, setup: Setup) -> float:
+        """The share of linear speed-up each doubling of GPUs keeps under the set-up's strategy."""
+        return float(self._entries["sharding"][setup.sharding].get("scaling_efficiency", 1.0))
+
+    def estimates(self, shape: memory.ModelShape, setups: Sequence[Setup], facts: Mapping[str, Any]) -> Estimates:
+        need: list[float] = []
+        seconds: list[float] = []
+        for setup in setups:
+            training = self.training_setup(setup, facts)
+            need.append(hardware.needed_gib(shape, training, self.constants))
+            seconds.append(hardware.gpu_seconds_per_token(shape, training, self.constants, self.scaling(setup)))
+        return Estimates(need, seconds)
+
+    def offer_facts(self, offers: Sequence[Offer]) -> OfferFacts:
+        gpus = [self._gpu[o.gpu] for o in offers]
+        return OfferFacts([g.vram_gib * (1.0 - self.headroom) for g in gpus], [g.training_tflops for g in gpus])
+
+    def search(self, facts: Mapping[str, Any], shape: memory.ModelShape, effects: Sequence[Effect], *,
+               explain: bool = True, overrides: Mapping[str, Any] | None = None) -> Outcome:
+        """The best plan for the constraints (``overrides`` replace facts, for what-if questions)."""
+        facts = {**facts, **(overrides or {})}
+        pinned = space.pins(facts)
+        setups = space.setups(self.rulebase, self.values, pinned)
+        offers = space.offers(self.rulebase, facts, pinned)
+        tokens = None
+        if facts.get("dataset_tokens") is not None:
+            tokens = float(facts["dataset_tokens"]) * float(facts.get("epochs", 1))
+        budget = facts.get("budget_usd")
+
+        def grid(lifted: frozenset[str]) -> Grid:
+            return Grid(setups, offers, self.values, self.estimates(shape, setups, facts), self.offer_facts(offers),
+                        effects, objective_for(self.rulebase, facts),
+                        hours_given=float(facts["train_hours"]) if facts.get("train_hours") is not None else None,
+                        tokens=tokens, budget=float(budget) if budget is not None else None,
+                        pinned=pinned, lifted=lifted)
+
+        first = grid(frozenset())
+        result = plan_grid(first, explain=explain)
+        lifts = frozenset(a for a in pinned if a in AXES)
+        if result.best is None and lifts and any(e.kind != "score" and pinned.get(e.decision) == e.option
+                                                 for e in effects):
+            second = grid(lifts)
+            retry = plan_grid(second, explain=explain)
+            if retry.best is not None:
+                lifted = tuple(e for e in effects if e.kind != "score" and pinned.get(e.decision) == e.option
+                               and e.decision in lifts)
+                return Outcome(retry, second, lifted)
+        return Outcome(result, first)
+
+
+def entry_of(rulebase: RuleBase, catalog: str, entry_id: str) -> CatalogEntry | None:
+    """A catalog entry by id (None when the catalog or entry is missing)."""
+    found = rulebase.catalogs.get(catalog)
+    return found.by_id(entry_id) if found else None

@@ -1,0 +1,63 @@
+"""The plan as decisions: one DecisionResult per plan decision (tool, method, GPU, strategy, platform, tier),
+so that the views, the graph and the scenario tests read a plan the way they read any decision. Each option
+carries the rules that counted for its best plan and, when it lost, the one comparison that rejected it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from engine.decide.planner import scoring_effects
+from engine.decide.records import Effect, Plan, Rejection
+from engine.decide.search import Outcome
+from engine.decide.space import pins
+from engine.decisions import DECISIONS
+from engine.ir import RuleBase
+from engine.tally import DecisionResult, Option
+from engine.tally import Effect as OptionEffect
+
+
+def plan_decisions(rulebase: RuleBase, outcome: Outcome, facts: Mapping[str, Any]) -> dict[str, DecisionResult]:
+    """A DecisionResult per decision of the plan stage, from the planner's outcome."""
+    result = outcome.result
+    pinned = pins(facts)
+    out: dict[str, DecisionResult] = {}
+    for name, spec in DECISIONS.items():
+        if spec.stage != "plan":
+            continue
+        entries = rulebase.catalogs[spec.catalog].entries
+        options = {e.id: Option(e.id, i) for i, e in enumerate(entries)}
+        best = result.best
+        chosen = best.get(name) if best is not None else None
+        alternatives = result.alternatives.get(name, {})
+        rank = {str(option): i for i, option in enumerate(alternatives)}
+        if best is not None and chosen in options:
+            options[chosen].effects.extend(_counted(result.effects, best, name, chosen))
+        for rejection in result.rejections.get(name, []):
+            option = options.get(str(rejection.option))
+            if option is None:
+                continue
+            plan = alternatives.get(rejection.option)
+            if rejection.viable and plan is not None:
+                option.effects.extend(_counted(result.effects, plan, name, option.id))
+                option.effects.append(OptionEffect(rejection.check, "note", 0.0, rejection.message))
+            else:
+                option.effects.append(OptionEffect(_rule_of(rejection), "exclude", 0.0, rejection.message))
+        pin = pinned.get(name)
+        out[name] = DecisionResult(name, str(chosen) if chosen is not None else None, options,
+                                   pinned=str(pin) if pin is not None else None, rank=rank)
+    return out
+
+
+def _counted(effects: tuple[Effect, ...], plan: Plan, decision: str, option: str) -> list[OptionEffect]:
+    """The score and require effects on ``option`` of ``decision`` that hold in ``plan``."""
+    out = [OptionEffect(e.rule.id, "score", e.points, e.because)
+           for e in scoring_effects(effects, plan) if e.decision == decision and e.option == option]
+    out += [OptionEffect(e.rule.id, "require", 0.0, e.because) for e in effects
+            if e.kind == "require" and e.decision == decision and e.option == option
+            and all(plan.get(a) == v for a, v in e.plan)]
+    return out
+
+
+def _rule_of(rejection: Rejection) -> str:
+    return rejection.rules[0] if rejection.rules else rejection.check
