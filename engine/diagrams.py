@@ -15,15 +15,16 @@ from engine.render.dot import _q, _wrap
 from engine.whynot import describe
 
 # which decision each derived fact is computed from (the estimators run between the stages)
-_DERIVED_FROM = {"chosen_tool": "tool", "chosen_method": "method", "peak_gib": "method",
+_DERIVED_FROM = {"chosen_tool": "tool", "chosen_method": "method", "peak_gib": "method", "per_gpu_gib": "method",
+                 "chosen_gradient_checkpointing": "tool", "chosen_sharding": "sharding", "chosen_tier": "tier",
                  "chosen_platform": "platform", "chosen_gpu": "gpu", "chosen_gpu_count": "gpu", "hours": "gpu",
                  "total_usd": "platform", "within_budget": "platform", "budget_margin_usd": "platform",
                  "price_age_days": "platform"}
 
 
 def overview_graph(rulebase: RuleBase) -> nx.DiGraph:
-    """Constraints → stage 1 rule sets → tool and method → derived facts → stage 2 → GPU and platform →
-    derived facts → stage 3 → workflow and deployment; catalogs joined and warnings written."""
+    """Constraints → plan-stage rule sets → the plan's decisions (chosen together by the planner) → the chosen
+    plan's facts → delivery rule sets → workflow and deployment; catalogs joined and warnings written."""
     g = nx.DiGraph()
     for ruleset in rulebase.rulesets:
         rs_node = f"ruleset:{ruleset.name}"
@@ -75,6 +76,8 @@ def ruleset_graph(rulebase: RuleBase, ruleset: RuleSet) -> nx.DiGraph:
         lines = condition_text(rule.when)
         if rule.join:
             lines += [f"for each {rule.join}: " + "; ".join(condition_text(rule.where) or ["any"])]
+        if rule.plan:
+            lines += ["in plans with " + "; ".join(describe(c) for c in rule.plan)]
         g.add_node(node, kind="rule", stage=ruleset.stage, label=rule.id, conditions=lines)
         for fact in sorted(referenced_facts(rule)):
             g.add_node(f"fact:{fact}", kind="fact", stage="input", label=fact)
@@ -107,9 +110,9 @@ _STYLE = {
 _EDGE = {"exclude": 'color="#c0392b"', "require": 'color="#2e7d32"', "warn": 'color="#c0392b", style=dashed',
          "derives": 'color="#4e9a4e", style=dashed',
          "joins": 'color="#8e5bd0", style=dashed', "reads": 'color="#7a9cc6", arrowsize=0.6'}
-_COLUMNS = ("input", "choice", "infrastructure", "delivery", "output")
-_COLUMN_TITLES = {"input": "Facts and catalogs", "choice": "1 · choice", "infrastructure": "2 · infrastructure",
-                  "delivery": "3 · delivery", "output": "Conclusions"}
+_COLUMNS = ("input", "plan", "delivery", "output")
+_COLUMN_TITLES = {"input": "Facts and catalogs", "plan": "1 · plan (rules judge plans; the planner chooses)",
+                  "delivery": "2 · delivery (on the chosen plan)", "output": "Conclusions"}
 
 
 def graph_dot(g: nx.DiGraph, title: str) -> str:
@@ -136,7 +139,7 @@ def graph_dot(g: nx.DiGraph, title: str) -> str:
         kind = str(g.edges[src, dst].get("kind", ""))
         lines.append(f"  {ids[src]} -> {ids[dst]} [{_EDGE.get(kind, '')}];")
     # invisible edges keep the stages in reading order: stage k's decisions left of stage k+1's rule sets
-    stages = ("choice", "infrastructure", "delivery")
+    stages = ("plan", "delivery")
     for before, after in itertools.pairwise(stages):
         decided = sorted(n for n, d in g.nodes(data=True) if d.get("kind") == "decision" and d.get("stage") == before)
         nxt = sorted(n for n, d in g.nodes(data=True) if d.get("kind") in ("ruleset", "derived")

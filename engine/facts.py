@@ -61,6 +61,8 @@ def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
     if spec.type in ("number", "integer"):
         return _number(spec, value)
     text = str(value).strip()
+    if spec.type == "enum" and isinstance(value, bool) and "true" in spec.values:
+        text = "true" if value else "false"   # a tri-state enum (auto, true, false) given as YAML true/false
     if spec.type == "enum":
         if text not in spec.values:
             hint = did_you_mean(text, spec.values) or did_you_mean(text.lower(), spec.values)

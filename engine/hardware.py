@@ -275,14 +275,26 @@ def speed_factor(setup: TrainingSetup, constants: MemoryConstants) -> tuple[floa
     return speed, extras
 
 
-def gpu_seconds_per_token(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants,
-                          scaling_efficiency: float = 1.0) -> float:
-    """Seconds per training token of the whole run on ``setup.gpu_count`` GPUs of 1 dense TFLOPS each
-    (divide by a GPU's TFLOPS); each doubling of the GPU count keeps ``scaling_efficiency`` of linear speed-up."""
+def time_parts(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants,
+               scaling_efficiency: float = 1.0) -> tuple[float, float]:
+    """Seconds per training token of the whole run as (compute, floor): ``compute`` on GPUs of 1 dense TFLOPS
+    (divide by the GPU's TFLOPS), ``floor`` the launch-bound minimum whatever the GPU; a run takes the larger.
+    Each doubling of ``setup.gpu_count`` keeps ``scaling_efficiency`` of linear speed-up."""
     speed, _ = speed_factor(setup, constants)
     scaling = scaling_efficiency ** math.log2(setup.gpu_count) if setup.gpu_count > 1 else 1.0
-    per_second = setup.gpu_count * scaling * 1e12 * constants.get("mfu-default") * speed
-    return training_flops_per_token(shape, setup) / per_second
+    gpus = setup.gpu_count * scaling
+    compute = training_flops_per_token(shape, setup) / (gpus * 1e12 * constants.get("mfu-default") * speed)
+    return compute, step_floor_seconds(shape, setup, constants) / (setup.seq_len * setup.batch_size) / gpus
+
+
+def step_floor_seconds(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
+    """The shortest optimizer step one GPU runs (kernel launches per layer), in seconds."""
+    floor = constants.get(f"step-floor-ms-per-layer-{setup.method}") * shape.layers / 1000.0
+    if setup.gradient_checkpointing:
+        floor *= constants.get("step-floor-checkpointing-factor")
+    if setup.tool_savings == "unsloth":
+        floor /= constants.get("unsloth-speedup-factor")
+    return floor
 
 
 def training_hours(  # noqa: PLR0917 - positional signature agreed with the engine's callers
@@ -305,9 +317,12 @@ def training_hours(  # noqa: PLR0917 - positional signature agreed with the engi
     flops_per_token = training_flops_per_token(shape, setup)
     speed, extras = speed_factor(setup, constants)
     precision = "bf16" if gpu.bf16 else "fp16"
+    compute, floor = time_parts(shape, replace(setup, gpu_count=count), constants, scaling_efficiency)
     scaling = scaling_efficiency ** math.log2(count) if count > 1 else 1.0
-    flops_per_second = count * scaling * gpu.training_tflops * 1e12 * mfu * speed
-    hours = dataset_tokens * epochs * flops_per_token / flops_per_second / 3600.0
+    hours = dataset_tokens * epochs * max(compute / gpu.training_tflops, floor) / 3600.0
+    if floor > compute / gpu.training_tflops:
+        extras.append(f"launch-bound: a step takes at least {step_floor_seconds(shape, setup, constants):.2f} s "
+                      f"(step-floor-ms-per-layer-{setup.method}), more than its FLOPs need on {gpu.id}")
     detail = f"; {', '.join(extras)}" if extras else ""
     multi = (f"; {count} GPUs keep {scaling:.0%} of linear speed-up ({scaling_efficiency:g} per doubling)"
              if count > 1 else "")

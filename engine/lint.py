@@ -61,6 +61,7 @@ ENGINE_READS = frozenset(
     {
         "model",
         "model_params_b",
+        "method",
         "precision",
         "seq_len",
         "batch_size",
@@ -68,32 +69,23 @@ ENGINE_READS = frozenset(
         "lora_rank",
         "gpu",
         "gpu_count",
+        "owned_gpu",
+        "owned_gpu_count",
         "budget_usd",
         "train_hours",
         "dataset_tokens",
         "epochs",
         "preemptible_ok",
+        "priority",
         "tool",
         "platform",
     }
 )
-# Catalogs the engine reads itself (memory constants, GPU specs, model shapes, platform prices).
-ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms"})
+# Catalogs the engine reads itself (memory constants, GPU specs, model shapes, platform prices, the objective).
+ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms", "objective", "sharding", "tiers"})
 # Derived facts the pipeline sets before every stage, so they are never absent when read.
-ALWAYS_DERIVED = frozenset(
-    {
-        "params_b",
-        "multi_gpu",
-        "gpu_vram_gib",
-        "largest_vram_gib",
-        "full_fits",
-        "lora_fits",
-        "qlora_fits",
-        "full_per_gpu_gib",
-        "lora_per_gpu_gib",
-        "qlora_per_gpu_gib",
-    }
-)
+ALWAYS_DERIVED = frozenset({"params_b"})
+PLAN_PREFIX = "plan."   # plan axes take part in lint's boxes as pseudo-facts named plan.<axis>
 _PLACEHOLDER_SOURCES = frozenset({"", "todo", "tbd", "fixme", "?", "??", "unknown", "n/a", "na", "none", "-"})
 MAX_WORLDS = 200_000  # an implication or coverage check larger than this is skipped, not guessed
 
@@ -134,18 +126,6 @@ def _gt1(value: Any) -> bool:
 
 # How engine/pipeline.py derives facts, as far as rules can observe it.
 INVARIANTS: tuple[Invariant, ...] = (
-    Invariant(
-        ("multi_gpu", "gpu_count"),
-        lambda w: w["multi_gpu"] == _gt1(w["gpu_count"]),
-        "multi_gpu is gpu_count > 1",
-    ),
-    Invariant(
-        ("full_fits", "lora_fits", "qlora_fits"),
-        lambda w: (
-            (not w["full_fits"] or bool(w["lora_fits"])) and (not w["lora_fits"] or bool(w["qlora_fits"]))
-        ),
-        "full needs more memory than LoRA, LoRA more than QLoRA",
-    ),
     Invariant(
         ("method", "chosen_method"),
         lambda w: w["method"] in (None, "auto") or w["chosen_method"] in (None, w["method"]),
@@ -248,7 +228,19 @@ def build_domains(rulebase: RuleBase) -> dict[str, tuple[Any, ...]]:
         if spec.default is None and name not in ALWAYS_DERIVED:
             values.append(None)
         domains[name] = tuple(values)
+    from engine.decide.space import axis_values
+
+    for axis, axis_domain in axis_values(rulebase).items():
+        domains[PLAN_PREFIX + axis] = tuple(axis_domain)
     return domains
+
+
+def plan_condition(rule: Rule) -> Condition | None:
+    """The rule's plan: clause as a condition on the pseudo-facts plan.<axis>."""
+    if not rule.plan:
+        return None
+    items = tuple(Comparison(PLAN_PREFIX + c.subject, c.op, c.value, c.loc) for c in rule.plan)
+    return items[0] if len(items) == 1 else Group("all", items, rule.loc)
 
 
 def _number_points(spec: FactSpec, cuts: list[float]) -> list[Any]:
@@ -417,7 +409,9 @@ def _targets(rule: Rule, entries: Sequence[str]) -> frozenset[Target]:
 def model_rule(rule: Rule, rulebase: RuleBase, space: Space) -> RuleModel:
     """The rule's cases over the finite domains."""
     domains = space.domains
-    boxes = [b for b in to_boxes(rule.when, domains) if space.satisfiable(b)]
+    plan_boxes = to_boxes(plan_condition(rule), domains)
+    boxes = [m for b in to_boxes(rule.when, domains) for p in plan_boxes
+             if (m := _meet(b, p)) is not None and space.satisfiable(m)]
     empty = [
         f"{c.subject} {OPERATORS[c.op].text} {c.value!r}"
         for c in _walk(rule.when)
@@ -632,6 +626,8 @@ class _Linter:
                 verdict = _disagree(ta, tb) or _disagree(tb, ta)
                 if verdict is None:
                     continue
+                if verdict[0] == "overlap" and any(f.startswith(PLAN_PREFIX) for f in meet):
+                    continue  # an exclusion limited to some plans leaves the score to count in the others
                 rank = 2 if verdict[0] == "conflict" else 1
                 if worst is None or rank > worst[0]:
                     worst = (rank, verdict[0], verdict[1], self.describe(meet))
@@ -907,7 +903,8 @@ class _Linter:
             where: Any = (
                 self.models[rule_causes[0]].rule.loc
                 if rule_causes
-                else _At(self.rb.catalogs[DECISIONS[decision].catalog].file, 1, 1)
+                else _At(self.rb.catalogs[DECISIONS[decision].catalog].file, 1, 1) if decision in DECISIONS
+                else _At(next(rs.file for rs in self.rb.rulesets if rs.stage == "plan"), 1, 1)
             )
             by = (["rules"] if rule_causes else []) + (
                 [f"the engine's checks ({', '.join(engine_causes)})"] if engine_causes else []
@@ -966,26 +963,18 @@ class _Linter:
             rec = engine.recommend(constraints)
         except ConstraintError:
             return []
-        method = rec.choice("method")
-        # "nothing fits in memory": the chosen method (or, with none chosen, even QLoRA) fits no GPU there is.
-        nothing_fits = not rec.derived.get(f"{method}_fits" if method else "qlora_fits", True)
-        out = []
-        for decision in ("tool", "method", "platform"):
-            result = rec.decisions.get(decision)
-            if result is None or result.choice is not None:
-                continue
-            causes = tuple(
-                sorted({e.rule_id for o in result.options.values() for e in o.effects if e.kind == "exclude"})
-            )
-            pinned = constraints.get(decision) is not None or (
-                decision == "platform" and constraints.get("gpu")
-            )
-            # a gap that a rule explains to the user with a critical warning is known and said
-            explained = any(w.level == "critical" and w.rule for w in rec.warnings)
-            level = ("gap-no-fit" if nothing_fits else "gap-pinned" if pinned
-                     else "gap-explained" if explained else "gap")
-            out.append((decision, level, causes))
-        return out
+        if rec.plan is not None or rec.planning is None:
+            return []
+        reasons = rec.planning.blocked_reasons
+        # "nothing fits in memory": the plans nearest to viable fail the memory check
+        nothing_fits = any(r.check == "memory-fit" for r in reasons)
+        causes = tuple(sorted({rule for r in reasons for rule in r.rules}))
+        pinned = any(constraints.get(axis) is not None for axis in ("tool", "platform", "gpu", "gpu_count"))
+        # a gap that a rule explains to the user with a critical warning is known and said
+        explained = any(w.level == "critical" and w.rule for w in rec.warnings)
+        level = ("gap-no-fit" if nothing_fits else "gap-pinned" if pinned
+                 else "gap-explained" if explained else "gap")
+        return [("plan", level, causes)]
 
     def _shrink(self, engine: Any, constraints: dict[str, Any], decision: str, level: str) -> dict[str, Any]:
         """Drop constraints one at a time while the same gap remains: a short example to read."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine import hardware, memory
 from engine.compiler import compile_rulebase
-from engine.decide.planner import describe, nearest_failures
+from engine.decide.planner import describe
 from engine.decide.records import Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
 from engine.decide.view import plan_decisions
@@ -234,15 +234,18 @@ class _Run:
             self._warn("whole-instance", f"{self.entry_label('platforms', offer.platform)} rents {gpu.name} only as "
                        f"{plan.billed_gpus}-GPU instances ({offer.note}): you pay for {plan.billed_gpus} GPUs while "
                        f"the run uses {setup.gpu_count}; the cost counts {plan.billed_gpus}", offer.source)
-        if plan.total_usd is not None and plan.hours is not None:
-            cost["total_usd"] = round(plan.total_usd, 2)
+        total = plan.total_usd if plan.total_usd is not None else (0.0 if offer.usd_per_gpu_hour == 0 else None)
+        if plan.hours is not None:
             self._set("hours", round(plan.hours, 2), how)
-            self._set("total_usd", round(plan.total_usd, 2), "hours × billed GPUs × price per GPU-hour")
+        if total is not None:
+            cost["total_usd"] = round(total, 2)
+            self._set("total_usd", round(total, 2), "hours × billed GPUs × price per GPU-hour"
+                      if plan.total_usd is not None else "no rent: 0 USD per GPU-hour")
             budget = self.facts.get("budget_usd")
-            within = budget is None or plan.total_usd <= float(budget) + 1e-9
+            within = budget is None or total <= float(budget) + 1e-9
             cost["within_budget"] = within
             if budget is not None:
-                cost["budget_margin_usd"] = round(float(budget) - plan.total_usd, 2)
+                cost["budget_margin_usd"] = round(float(budget) - total, 2)
                 self._set("budget_margin_usd", cost["budget_margin_usd"], "budget_usd − total_usd")
             self._set("within_budget", within, "total_usd ≤ budget_usd")
         self.estimates["cost"] = Estimate("cost", cost, None)
@@ -251,8 +254,7 @@ class _Run:
     def _explain_no_plan(self) -> None:
         """A critical warning: which checks and rules leave no plan, and what would fit."""
         assert self.outcome is not None
-        grid = self.outcome.grid
-        reasons = nearest_failures(grid)
+        reasons = self.outcome.result.blocked_reasons
         text = "; ".join(r.message for r in reasons) or "no set-up or offer is left after the pins"
         self._warn("nothing-fits", f"no plan satisfies the constraints: {text}{self._what_would_fit(reasons)}",
                    "planner checks", "critical")

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from engine.recommendation import Recommendation
 
 _DERIVED_FROM_DECISION = {"chosen_tool": "tool", "chosen_method": "method", "chosen_platform": "platform",
-                          "chosen_gpu": "gpu", "chosen_gpu_count": "gpu"}
+                          "chosen_gpu": "gpu", "chosen_gpu_count": "gpu", "chosen_sharding": "sharding",
+                          "chosen_tier": "tier"}
 GROUP_AT = 3   # this many options rejected by one rule or check are drawn as one node
 
 
@@ -111,19 +112,22 @@ def _add_decision(g: nx.DiGraph, rec: Recommendation, name: str, result: object)
 
 
 def _add_hardware_selection(g: nx.DiGraph, rec: Recommendation, add_fact: Any) -> None:
-    """The engine's own choice of GPU × count and platform: from the memory estimate and the prices."""
-    gpu, platform = rec.choice("gpu"), rec.choice("platform")
-    if gpu is None or platform is None:
+    """The planner: every candidate plan priced and checked, ordered by the declared objective; it selects
+    the chosen plan's options (the comparisons it made are on each rejected option's "why not")."""
+    plan, planning = rec.plan, rec.planning
+    if plan is None or planning is None:
         return
-    count = rec.derived.get("chosen_gpu_count", 1)
-    node = _check_node(g, "hardware-selection", "infrastructure",
-                       f"best-ranked platform with an allowed GPU that fits: {count} × {gpu} on {platform}, "
-                       "cheapest per hour")
+    from engine.decide.planner import describe
+
+    objective = planning.objective
+    node = _check_node(g, "planner", "plan",
+                       f"objective {objective.id} ({', '.join(objective.terms)}) over {planning.candidates} "
+                       f"candidate plans, {planning.viable} viable: {describe(plan)}")
     if "peak_gib" in rec.derived:
         g.add_edge(add_fact("peak_gib"), node, kind="matched", label="")
-    for decision, option in (("gpu", gpu), ("platform", platform)):
-        target = f"option:{decision}:{option}"
-        if target in g and not g.in_edges(target):
+    for decision in ("tool", "method", "gpu", "sharding", "platform", "tier"):
+        target = f"option:{decision}:{rec.choice(decision)}"
+        if target in g and (node, target) not in g.edges:
             g.add_edge(node, target, kind="require", label="selects")
 
 

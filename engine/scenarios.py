@@ -16,7 +16,7 @@ from engine.recommendation import Recommendation
 from engine.schema import check_shape
 from engine.yamlsource import Document, iter_yaml_files, read_yaml
 
-_CHOICES = ("tool", "method", "gpu", "platform", "workflow", "export", "serve", "merge")
+_CHOICES = ("tool", "method", "gpu", "sharding", "platform", "tier", "workflow", "export", "serve", "merge")
 
 
 @dataclass
@@ -146,11 +146,55 @@ def _per_gpu_max(rec: Recommendation, data: dict[str, Any], fired: set[str], key
     return [] if got is not None and got <= value else [f"per_gpu_gib: expected at most {value}, got {got}"]
 
 
+def _platform_not_in(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = rec.choice("platform")
+    return [] if got not in value else [f"platform: expected none of {', '.join(value)}, got {got}"]
+
+
+def _checkpointing(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = rec.plan.setup.gradient_checkpointing if rec.plan else None
+    return [] if got == value else [f"gradient_checkpointing: expected {value}, got {got}"]
+
+
+def _total_max(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = data["cost"].get("total_usd")
+    return [] if got is not None and got <= value + 1e-9 else [f"total_usd: expected at most {value}, got {got}"]
+
+
+def _vram_max(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = data["hardware"].get("vram_gib")
+    return [] if got is not None and got <= value else [f"vram_gib: expected at most {value} GiB, got {got}"]
+
+
+def _blocked(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    got = bool(rec.blocked)
+    return [] if got == value else [f"blocked: expected {value}, got {got}"]
+
+
+def _cheapest(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
+    """The chosen plan costs no more than the cheapest viable plan of the whole search (total, or per token)."""
+    planning, plan = rec.planning, rec.plan
+    if planning is None or plan is None or planning.cheapest is None:
+        return [] if not value else ["cheapest: no plan was chosen"]
+    cheap = planning.cheapest
+
+    def cost(p: Any) -> float:
+        return float(p.total_usd if p.total_usd is not None else p.usd_per_mtok)
+
+    is_cheapest = cost(plan) <= cost(cheap) + 0.005
+    if is_cheapest == value:
+        return []
+    return [f"cheapest: expected {value}; the chosen plan costs {cost(plan):.2f}, the cheapest viable plan "
+            f"{cost(cheap):.2f}"]
+
+
 # one check per expectation key (the scenarios schema lists the same keys)
 _EXPECTATIONS: dict[str, Check] = {
     **dict.fromkeys(_CHOICES, _choice), "platform_in": _platform_in, "gpu_count": _gpu_count,
     "excluded": _excluded, "fired": _fired, "not_fired": _not_fired, "warnings": _warnings,
-    "within_budget": _within_budget, "per_gpu_gib_max": _per_gpu_max,
+    "within_budget": _within_budget, "per_gpu_gib_max": _per_gpu_max, "platform_not_in": _platform_not_in,
+    "gradient_checkpointing": _checkpointing, "total_usd_max": _total_max, "vram_gib_max": _vram_max,
+    "blocked": _blocked, "cheapest": _cheapest,
 }
 
 

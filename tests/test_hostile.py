@@ -41,7 +41,7 @@ GENERATED: dict[str, Callable[[], bytes]] = {
     "billion-laughs": _billion_laughs,
     "binary-with-nul": lambda: bytes(range(256)) * 64,
     "binary-without-nul": lambda: bytes(range(1, 256)) * 64,
-    "utf-16": lambda: "ruleset: x\nstage: choice\n".encode("utf-16"),
+    "utf-16": lambda: "ruleset: x\nstage: plan\n".encode("utf-16"),
     "deep-flow-lists": lambda: b"rules: " + b"[" * 10_000 + b"]" * 10_000 + b"\n",
     "deep-flow-maps": lambda: b"rules: " + b"{a: " * 5_000 + b"1" + b"}" * 5_000 + b"\n",
     "deep-block-maps": lambda: "".join("  " * i + f"k{i}:\n" for i in range(100)).encode() + b"  " * 100 + b"v\n",
@@ -200,7 +200,7 @@ def test_a_threshold_written_with_an_exponent_compiles(rules_root: Path) -> None
     hostile = rules_root / "sets" / "hostile.yaml"
     hostile.write_text("""\
 ruleset: exponent
-stage: choice
+stage: plan
 description: Thresholds Python writes with an exponent.
 source: hostile corpus
 rules:

@@ -14,7 +14,7 @@ from engine.ir import Comparison, RuleBase
 from engine.lint import Finding, lint_rulebase
 
 SEEDED_HEAD = """ruleset: seeded
-stage: choice
+stage: plan
 description: Mistakes seeded by tests.
 source: tests/test_lint.py
 rules:

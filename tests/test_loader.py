@@ -11,7 +11,7 @@ from engine.ir import Comparison, Group, RuleBase
 
 GOOD_RULE = """\
 ruleset: extra
-stage: choice
+stage: plan
 description: Seeded rules for loader tests.
 source: tests
 rules:

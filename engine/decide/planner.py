@@ -32,7 +32,8 @@ class Estimates:
     """What the estimators say about each set-up (index-aligned with the set-ups)."""
 
     need_gib: Sequence[float]            # per-GPU memory with the CUDA context
-    gpu_seconds_per_token: Sequence[float]  # seconds per token on GPUs of 1 dense TFLOPS (divide by the GPU's TFLOPS)
+    compute_seconds: Sequence[float]     # seconds per token on GPUs of 1 dense TFLOPS (divide by the GPU's TFLOPS)
+    floor_seconds: Sequence[float]       # seconds per token however fast the GPU (launch-bound steps)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class PlanResult:
     rejections: dict[str, list[Rejection]] = field(default_factory=dict)     # axis -> why not each other option
     effects: tuple[Effect, ...] = ()
     cheapest_over_budget: Plan | None = None    # set when no plan is within budget: the least over
+    blocked_reasons: list[Rejection] = field(default_factory=list)   # no viable plan: what rejects the nearest
+    cheapest: Plan | None = None                # the viable plan with the lowest cost term (scenario checks)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Grid:
     budget: float | None = None
     pinned: Mapping[str, Any] = field(default_factory=dict)
     lifted: frozenset[str] = frozenset()         # decisions whose pinned option ignores the rules' exclusions
+    owned_ids: frozenset[str] = frozenset()      # the platform and tier that stand for owned GPUs
 
     def __post_init__(self) -> None:
         ns, no = len(self.setups), len(self.offers)
@@ -93,7 +97,8 @@ class Grid:
         self.billed = billed
         price = np.array([o.usd_per_gpu_hour for o in self.offers], dtype=np.float64).reshape(1, no)
         tflops = np.array(self.offer_facts.tflops, dtype=np.float64).reshape(1, no)
-        seconds = np.array(self.estimates.gpu_seconds_per_token, dtype=np.float64).reshape(ns, 1) / tflops
+        seconds = np.maximum(np.array(self.estimates.compute_seconds, dtype=np.float64).reshape(ns, 1) / tflops,
+                             np.array(self.estimates.floor_seconds, dtype=np.float64).reshape(ns, 1))
         self.tokens_per_hour: Floats = 3600.0 / seconds
         self.usd_per_mtok: Floats = billed * price / self.tokens_per_hour * 1e6
         self.hours: Floats | None = None
@@ -204,8 +209,12 @@ def plan_grid(grid: Grid, *, explain: bool = True) -> PlanResult:
                         effects=tuple(grid.effects))
     if order.size:
         result.best = grid.plan(int(order[0]))
+        cost = grid.keys("cost")[order]
+        result.cheapest = grid.plan(int(order[int(np.argmin(cost))]))
         if not within.any():
             result.cheapest_over_budget = result.best if grid.budget is not None and grid.total is not None else None
+    else:
+        result.blocked_reasons = nearest_failures(grid)
     if not explain:
         return result
     for axis in AXES:
@@ -372,6 +381,8 @@ def _check_text(grid: Grid, check: str, plan: Plan) -> str:
 
 
 def _not_offered(grid: Grid, axis: str, option: Any) -> str:
+    if axis in ("platform", "tier") and option in grid.owned_ids:
+        return "it holds only GPUs you own: give owned_gpu (and owned_gpu_count) to plan on them"
     where = ", ".join(f"{a} = {_v(v)}" for a, v in grid.pinned.items() if a in OFFER_AXES)
     if axis in OFFER_AXES:
         return f"no price record offers it{f' with {where}' if where else ''}"

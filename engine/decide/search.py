@@ -85,12 +85,15 @@ class Planner:
 
     def estimates(self, shape: memory.ModelShape, setups: Sequence[Setup], facts: Mapping[str, Any]) -> Estimates:
         need: list[float] = []
-        seconds: list[float] = []
+        compute: list[float] = []
+        floor: list[float] = []
         for setup in setups:
             training = self.training_setup(setup, facts)
             need.append(hardware.needed_gib(shape, training, self.constants))
-            seconds.append(hardware.gpu_seconds_per_token(shape, training, self.constants, self.scaling(setup)))
-        return Estimates(need, seconds)
+            parts = hardware.time_parts(shape, training, self.constants, self.scaling(setup))
+            compute.append(parts[0])
+            floor.append(parts[1])
+        return Estimates(need, compute, floor)
 
     def offer_facts(self, offers: Sequence[Offer]) -> OfferFacts:
         gpus = [self._gpu[o.gpu] for o in offers]
@@ -113,7 +116,8 @@ class Planner:
                         effects, objective_for(self.rulebase, facts),
                         hours_given=float(facts["train_hours"]) if facts.get("train_hours") is not None else None,
                         tokens=tokens, budget=float(budget) if budget is not None else None,
-                        pinned=pinned, lifted=lifted)
+                        pinned=pinned, lifted=lifted,
+                        owned_ids=frozenset(x for x in (space.owned_platform(self.rulebase), "owned") if x))
 
         first = grid(frozenset())
         result = plan_grid(first, explain=explain)

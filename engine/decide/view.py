@@ -33,6 +33,7 @@ def plan_decisions(rulebase: RuleBase, outcome: Outcome, facts: Mapping[str, Any
         rank = {str(option): i for i, option in enumerate(alternatives)}
         if best is not None and chosen in options:
             options[chosen].effects.extend(_counted(result.effects, best, name, chosen))
+            options[chosen].effects.append(OptionEffect(*why_chosen(result.rejections.get(name, []), name)))
         for rejection in result.rejections.get(name, []):
             option = options.get(str(rejection.option))
             if option is None:
@@ -57,6 +58,15 @@ def _counted(effects: tuple[Effect, ...], plan: Plan, decision: str, option: str
             if e.kind == "require" and e.decision == decision and e.option == option
             and all(plan.get(a) == v for a, v in e.plan)]
     return out
+
+
+def why_chosen(rejections: list[Rejection], axis: str) -> tuple[str, str, float, str]:
+    """The comparison that put the chosen option ahead: against the runner-up's best plan, or, when no other
+    option has a viable plan, that it is the only one (the others' rejections say why)."""
+    runner_up = next((r for r in rejections if r.viable), None)
+    if runner_up is None:
+        return ("planner", "win", 0.0, f"the only {axis} with a plan that passes every check and rule")
+    return (runner_up.check, "win", 0.0, f"ahead of the runner-up {runner_up.option}: {runner_up.message}")
 
 
 def _rule_of(rejection: Rejection) -> str:

@@ -39,7 +39,7 @@ def decision_dict(result: DecisionResult, missed: Any = None) -> dict[str, Any]:
     if result.pinned:
         out["pinned"] = result.pinned
     if chosen is not None:
-        out["because"] = [e.because for e in chosen.effects if e.kind in ("score", "require")]
+        out["because"] = [e.because for e in chosen.effects if e.kind in ("score", "require", "win")]
         if result.pinned:
             out["because"].insert(0, f"{result.pinned} was pinned by the user")
         elif not out["because"]:
@@ -49,6 +49,8 @@ def decision_dict(result: DecisionResult, missed: Any = None) -> dict[str, Any]:
 
 def _why_not(option: Option, chosen: Option | None) -> list[str]:
     notes = [e.because for e in option.effects if e.kind == "note"]
+    if notes:  # the planner's comparison of the option's best plan with the chosen plan
+        return notes
     if chosen is not None and option.score < chosen.score:
         notes.append(f"scored {option.score:g} against {chosen.score:g} for {chosen.id}")
     elif chosen is not None and option.score == chosen.score and not notes:

@@ -9,8 +9,7 @@ import networkx as nx
 
 from engine.errors import RenderError
 
-_STAGE_TITLES = {"choice": "1 · Tool and method", "infrastructure": "2 · GPU and platform",
-                 "delivery": "3 · Workflow and deployment"}
+_STAGE_TITLES = {"plan": "1 · The plan: tool, method, GPU, platform", "delivery": "2 · Workflow and deployment"}
 _NODE_STYLE = {
     "fact": 'shape=box, style="rounded,filled", fillcolor="#e8f1fb", color="#5b8bd0"',
     "derived": 'shape=box, style="rounded,filled,dashed", fillcolor="#eef7ee", color="#4e9a4e"',

@@ -59,12 +59,12 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
             continue
         if result.pinned:
             out.append((name, f"{result.pinned} was pinned by the user", "constraint", ""))
-        effects = [e for e in result.options[result.choice].effects if e.kind in ("score", "require")]
+        effects = [e for e in result.options[result.choice].effects if e.kind in ("score", "require", "win")]
         for effect in effects:
             try:
                 source = rec.rulebase.rule(effect.rule_id).source
             except KeyError:
-                source = "engine check"
+                source = "planner: " + effect.rule_id if effect.kind == "win" else "engine check"
             points = f" ({effect.points:+g})" if effect.kind == "score" else ""
             out.append((name, effect.because + points, effect.rule_id, source))
         if not effects and not result.pinned:
