@@ -34,9 +34,10 @@ def test_shipped_rules_load(rulebase: RuleBase) -> None:
     assert {rs.name for rs in rulebase.rulesets} >= {"tool", "method"}
     assert all(rule.source for rule in rulebase.rules())
     rule = rulebase.rule("tool-multi-gpu-limited")
-    assert rule.join == "tools"
-    assert isinstance(rule.when, Comparison) and (rule.when.subject, rule.when.op, rule.when.value) == (
-        "gpu_count", "gt", 1)
+    assert rule.stage == "plan" and rule.join == "tools" and rule.when is None
+    assert [(c.subject, c.op, c.value) for c in rule.plan] == [("gpu_count", "gt", 1)]
+    assert rule.plan_axes == ("gpu_count",)
+    assert all(isinstance(c, Comparison) for c in rule.plan)
 
 
 def test_misspelt_fact_is_located_with_suggestion(rules_copy: Path) -> None:
@@ -61,7 +62,7 @@ def test_unknown_key_and_unknown_catalog_id(rules_copy: Path) -> None:
 """)
     assert errors_of(rules_copy) == [
         "extra.yaml:8:5: unknown key 'whne' (did you mean 'when'?); allowed here: id, description, source, for, "
-        "when, where, then, because",
+        "when, where, plan, then, because",
         "extra.yaml:9:29: rule 'extra-two': decision 'tool' has no option 'unslot' (did you mean 'unsloth'?)",
     ]
 
@@ -86,7 +87,7 @@ def test_bad_enum_value_wrong_stage_and_unknown_attribute(rules_copy: Path) -> N
     for: tools
     when: {experience: beginer}
     where: {multi_gpus: limited}
-    then: {exclude: platform}
+    then: {exclude: workflow}
     because: "{entry.nam}"
 """)
     assert errors_of(rules_copy) == [
@@ -94,8 +95,8 @@ def test_bad_enum_value_wrong_stage_and_unknown_attribute(rules_copy: Path) -> N
         "allowed: beginner, intermediate, advanced",
         "extra.yaml:10:13: rule 'extra-enum': catalog 'tools' has no attribute 'multi_gpus' (did you mean "
         "'multi_gpu'?)",
-        "extra.yaml:11:12: rule 'extra-enum': decision 'platform' is made in the infrastructure stage, but this "
-        "rule set runs in the choice stage",
+        "extra.yaml:11:12: rule 'extra-enum': decision 'workflow' is made in the delivery stage, but this "
+        "rule set runs in the plan stage",
         "extra.yaml:12:5: rule 'extra-enum': placeholder '{entry.nam}': catalog 'tools' has no attribute 'nam' "
         "(did you mean 'name'?)",
     ]
@@ -111,7 +112,7 @@ def test_derived_fact_of_a_later_stage_is_refused(rules_copy: Path) -> None:
 """)
     assert errors_of(rules_copy) == [
         "extra.yaml:8:12: rule 'extra-late': fact 'total_usd' is derived only before the delivery stage; this "
-        "rule runs in the choice stage"]
+        "rule runs in the plan stage"]
 
 
 def test_all_problems_of_all_files_in_one_run(rules_copy: Path) -> None:
@@ -139,3 +140,117 @@ def test_not_group_and_between_are_parsed(rules_copy: Path) -> None:
     assert isinstance(rule.when, Group) and rule.when.kind == "all"
     kinds = [(c.kind if isinstance(c, Group) else c.op) for c in rule.when.items]
     assert kinds == ["not", "gte", "lte"]
+
+
+# -- plan: clauses (tests on plan axes) --------------------------------------------------------------------
+def test_plan_clause_is_parsed_into_comparisons_on_plan_axes(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-plan
+    description: Tests on plan axes.
+    for: tools
+    where: {multi_gpu: limited}
+    plan: {gpu_count: {between: [2, 4]}, method: qlora, gradient_checkpointing: true}
+    then: {exclude: tool}
+    because: "{entry.name} on {plan.gpu_count} GPUs with {plan.method}"
+""")
+    rule = load_rules(rules_copy).rule("extra-plan")
+    assert rule.when is None
+    assert [(c.subject, c.op, c.value) for c in rule.plan] == [
+        ("gpu_count", "gte", 2), ("gpu_count", "lte", 4), ("method", "eq", "qlora"),
+        ("gradient_checkpointing", "eq", True)]
+    assert rule.plan_axes == ("gpu_count", "gradient_checkpointing", "method")
+
+
+def test_plan_placeholders_are_not_read_as_facts(rulebase: RuleBase) -> None:
+    # "{plan.gpu_count}" names the plan value the rule matched, not a fact called "plan"
+    rule = rulebase.rule("tool-multi-gpu-limited")
+    assert "{plan.gpu_count}" in rule.because
+    assert rule.reads == frozenset()
+
+
+def test_unknown_plan_axis_is_located_with_suggestion(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-axis
+    description: A misspelt plan axis.
+    plan: {gpu_cont: {gt: 1}}
+    then: {score: {tool: {trl: 1}}}
+    because: axis
+""")
+    assert errors_of(rules_copy) == [
+        "extra.yaml:8:12: rule 'extra-axis': unknown plan axis 'gpu_cont' (did you mean 'gpu_count'?); plan axes: "
+        "tool, method, gradient_checkpointing, gpu, gpu_count, sharding, platform, tier"]
+
+
+def test_plan_axis_values_are_checked_like_facts(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-values
+    description: Wrong values for plan axes.
+    plan:
+      gpu: h1000
+      gpu_count: {gt: two}
+      gradient_checkpointing: yes please
+    then: {score: {tool: {trl: 1}}}
+    because: values
+""")
+    assert errors_of(rules_copy) == [
+        "extra.yaml:9:7: rule 'extra-values': fact 'gpu': unknown gpus id 'h1000' (did you mean 'h100-80gb'?)",
+        "extra.yaml:10:7: rule 'extra-values': fact 'gpu_count' is a number; gt 'two' is not",
+        "extra.yaml:11:7: rule 'extra-values': fact 'gradient_checkpointing' is true or false; eq 'yes please' "
+        "is not",
+    ]
+
+
+def test_plan_test_with_a_fact_operand_is_refused(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-ref
+    description: A plan test that compares with a fact.
+    plan: {gpu_count: {gt: {fact: gpu_count}}}
+    then: {score: {tool: {trl: 1}}}
+    because: ref
+""")
+    assert errors_of(rules_copy) == [
+        "extra.yaml:8:12: rule 'extra-ref': a plan test compares with literal values, not {fact: ...}"]
+
+
+def test_plan_placeholder_needs_its_axis_in_the_plan_clause(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-placeholder
+    description: Names a plan value the rule does not test.
+    plan: {gpu_count: {gt: 1}}
+    then: {score: {tool: {trl: 1}}}
+    because: "on {plan.gpu_count} x {plan.gpu}"
+""")
+    assert errors_of(rules_copy) == [
+        "extra.yaml:10:5: rule 'extra-placeholder': placeholder '{plan.gpu}' needs the plan axis 'gpu' in the "
+        "rule's plan: clause (it names the plan value the rule matched)"]
+
+
+def test_plan_placeholder_without_a_plan_clause_is_refused(rules_copy: Path) -> None:
+    write_set(rules_copy, """\
+  - id: extra-no-plan
+    description: Names a plan value with no plan clause at all.
+    when: {experience: beginner}
+    then: {warn: {id: extra-no-plan, message: "{plan.tool} is easy"}}
+    because: x
+""")
+    assert errors_of(rules_copy) == [
+        "extra.yaml:9:38: rule 'extra-no-plan': placeholder '{plan.tool}' needs the plan axis 'tool' in the "
+        "rule's plan: clause (it names the plan value the rule matched)"]
+
+
+def test_plan_clause_in_a_delivery_stage_rule_is_refused(rules_copy: Path) -> None:
+    (rules_copy / "sets" / "late.yaml").write_text("""\
+ruleset: late
+stage: delivery
+description: A delivery rule that tests the plan.
+source: tests
+rules:
+  - id: late-plan
+    description: Tests a plan axis after the plan is chosen.
+    plan: {gpu_count: {gt: 1}}
+    then: {score: {workflow: {beginner: 1}}}
+    because: several GPUs
+""")
+    assert errors_of(rules_copy) == [
+        "late.yaml:8:5: rule 'late-plan': 'plan' tests the plan's attributes and belongs to rules of the plan "
+        "stage; this rule set runs in the delivery stage (read chosen_* facts instead)"]

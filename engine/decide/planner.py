@@ -252,7 +252,7 @@ def _rejections(grid: Grid, axis: str, codes: npt.NDArray[np.int64], best_of: Ma
 def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan) -> Rejection:
     """The first objective term on which the option's best plan is worse than the chosen plan."""
     for term in grid.objective.terms:
-        mine, theirs = _term(plan, term), _term(chosen, term)
+        mine, theirs = _term(plan, term, grid.budget), _term(chosen, term, grid.budget)
         if term == "order" or mine is None or theirs is None or abs(mine - theirs) <= 1e-6 * max(1.0, abs(theirs)):
             continue
         message = _compare(grid, term, plan, chosen)
@@ -261,9 +261,11 @@ def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan) -> Rejec
                      "on every term; the catalog order breaks the tie", plan=plan, viable=True)
 
 
-def _term(plan: Plan, term: str) -> float | None:
+def _term(plan: Plan, term: str, budget: float | None) -> float | None:
     if term == "within_budget":
-        return None
+        if budget is None or plan.total_usd is None:
+            return None
+        return max(0.0, plan.total_usd - budget)
     if term == "score":
         return -plan.score
     if term == "cost":
@@ -274,6 +276,12 @@ def _term(plan: Plan, term: str) -> float | None:
 
 
 def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
+    if term == "within_budget" and plan.total_usd is not None and chosen.total_usd is not None:
+        verdict = ("within it" if chosen.total_usd <= (grid.budget or 0.0) + 1e-9
+                   else f"{chosen.total_usd - (grid.budget or 0.0):.2f} USD over")
+        return (f"its best plan ({describe(plan)}) costs {plan.total_usd:.2f} USD, "
+                f"{plan.total_usd - (grid.budget or 0.0):.2f} USD over the budget of {format_value(grid.budget)} USD; "
+                f"the chosen plan costs {chosen.total_usd:.2f} USD ({verdict})")
     if term == "score":
         return (f"its best plan ({describe(plan)}) scores {format_value(plan.score)} against "
                 f"{format_value(chosen.score)} for the chosen plan ({_points(grid, plan)} vs {_points(grid, chosen)})")

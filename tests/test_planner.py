@@ -1,0 +1,295 @@
+"""The planner's properties over random constraints (hypothesis):
+
+- coherence: every plan-stage rule, re-evaluated in plain Python on the constraints and the chosen plan,
+  excludes nothing the plan chose (pins the user insisted on aside, which are warned about);
+- optimality: a plain scalar search over the same candidates, with its own memory, time, cost and rule
+  evaluation, finds no plan better under the declared objective;
+- stability: pinning the chosen plan's values returns the same plan;
+- honesty: every why-not names a plan that exists, its numbers are that plan's, and the term it cites is one
+  on which that plan really is worse than the chosen one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import hardware
+from engine.decide import space
+from engine.decide.planner import describe
+from engine.decide.records import AXES, Plan
+from engine.facts import normalise
+from engine.ir import RuleBase
+from engine.operators import comparison_holds
+from engine.pipeline import Engine
+from engine.recommendation import Recommendation
+from engine.whynot import _entry_values, holds
+
+MODELS = ["llama-3.2-1b", "llama-3.1-8b", "mistral-7b-v0.3", "qwen2.5-14b", "qwen2.5-32b", "llama-3.1-70b"]
+GPUS = ["t4", "rtx-4090", "a100-80gb", "h100-80gb", "b200", "l40s"]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine.for_rules()
+
+
+@st.composite
+def constraints(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": draw(st.sampled_from(MODELS))}
+    optional: dict[str, st.SearchStrategy[Any]] = {
+        "method": st.sampled_from(["auto", "full", "lora", "qlora"]),
+        "priority": st.sampled_from(["any", "speed", "memory", "cost", "reproducibility", "ease", "research"]),
+        "experience": st.sampled_from(["beginner", "intermediate", "advanced"]),
+        "budget_usd": st.sampled_from([0, 5, 20, 100, 1000]),
+        "train_hours": st.sampled_from([1, 3, 10, 20]),
+        "dataset_tokens": st.sampled_from([1e7, 1e8, 1e9]),
+        "preemptible_ok": st.booleans(),
+        "gpu": st.sampled_from(GPUS),
+        "gpu_count": st.sampled_from([1, 2, 4]),
+        "owned_gpu": st.sampled_from(["rtx-4090", "a100-80gb"]),
+        "gradient_checkpointing": st.sampled_from(["auto", "true", "false"]),
+        "team": st.booleans(),
+        "compliance": st.booleans(),
+        "alignment": st.sampled_from(["none", "dpo", "grpo"]),
+        "seq_len": st.sampled_from([512, 2048, 8192]),
+    }
+    for name, strategy in optional.items():
+        if draw(st.integers(0, 3)) == 0:
+            out[name] = draw(strategy)
+    return out
+
+
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+# -- a plain reference: the rules and the estimators, one candidate at a time -----------------------------
+def python_effects(rulebase: RuleBase, ctx: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """(rule, decision, option, kind, points, plan tests) of every plan-stage rule whose when/where hold,
+    evaluated on the IR in Python (not by durable-rules)."""
+    out: list[tuple[Any, ...]] = []
+    for rule in rulebase.rules_in_stage("plan"):
+        if not holds(rule.when, ctx, ctx):
+            continue
+        if rule.join:
+            entries = [e for e in rulebase.catalogs[rule.join].entries if holds(rule.where, _entry_values(e), ctx)]
+            targets: list[str | None] = [e.id for e in entries]
+        else:
+            targets = [None]
+        for action in rule.actions:
+            if action.kind not in ("exclude", "score", "require") or action.decision not in AXES:
+                continue
+            for target in targets:
+                option = action.option if action.option is not None else target
+                if option is not None:
+                    out.append((rule, action.decision, option, action.kind, action.points, rule.plan))
+    return out
+
+
+def _plan_holds(tests: tuple[Any, ...], values: Mapping[str, Any]) -> bool:
+    return all(comparison_holds(c.op, values[c.subject], c.value) for c in tests)
+
+
+def reference(engine: Engine, facts: Mapping[str, Any], rec: Recommendation) -> tuple[tuple[Any, ...], Plan] | None:
+    """The best plan by a scalar loop over every candidate, each estimated and judged on its own."""
+    planner, rulebase = engine.planner, engine.rulebase
+    pinned = space.pins(facts)
+    setups = space.setups(rulebase, planner.values, pinned)
+    offers = space.offers(rulebase, facts, pinned)
+    ctx = {**facts, "params_b": rec.derived["params_b"]}
+    effects = python_effects(rulebase, ctx)
+    terms = rec.planning.objective.terms if rec.planning else ()
+    lifted = any(w.id.endswith("-pinned-excluded") for w in rec.warnings)
+    gpus = {g.id: g for g in engine.gpus}
+    headroom = planner.headroom
+    tokens = float(facts["dataset_tokens"]) * float(facts.get("epochs", 1)) if "dataset_tokens" in facts else None
+    budget = facts.get("budget_usd")
+    best: tuple[tuple[Any, ...], Plan] | None = None
+    for i, setup in enumerate(setups):
+        training = planner.training_setup(setup, facts)
+        need = hardware.needed_gib(rec.shape, training, engine.constants)
+        compute, floor = hardware.time_parts(rec.shape, training, engine.constants, planner.scaling(setup))
+        for j, offer in enumerate(offers):
+            gpu = gpus[offer.gpu]
+            usable = gpu.vram_gib * (1 - headroom)
+            if need > usable or setup.gpu_count > offer.max_gpus:
+                continue
+            values = {**{a: getattr(setup, a) for a in ("tool", "method", "gradient_checkpointing", "gpu_count",
+                                                         "sharding")},
+                      "platform": offer.platform, "gpu": offer.gpu, "tier": offer.tier}
+            score, excluded = 0.0, False
+            for _rule, decision, option, kind, points, tests in effects:
+                if not _plan_holds(tests, values):
+                    continue
+                hit = values[decision] == option
+                if kind == "score" and hit:
+                    score += points
+                elif (kind == "exclude" and hit) or (kind == "require" and not hit):
+                    if not (lifted and pinned.get(decision) == option):
+                        excluded = True
+            if excluded:
+                continue
+            seconds = max(compute / gpu.training_tflops, floor)
+            hours = float(facts["train_hours"]) if "train_hours" in facts else (
+                tokens * seconds / 3600 if tokens is not None else None)
+            billed = offer.billed(setup.gpu_count)
+            total = hours * billed * offer.usd_per_gpu_hour if hours is not None else None
+            if hours is not None and offer.max_hours is not None and hours > offer.max_hours:
+                continue
+            per_mtok = billed * offer.usd_per_gpu_hour * seconds / 3600 * 1e6
+            over = max(0.0, total - float(budget)) if budget is not None and total is not None else 0.0
+            term_value = {"within_budget": round(over, 6), "score": -score,
+                          "cost": round(total if total is not None else per_mtok, 6),
+                          "hours": round(hours if hours is not None else seconds / 3600, 9),
+                          "order": i * len(offers) + j}
+            key = tuple(term_value[t] for t in terms)
+            if best is None or key < best[0]:
+                plan = Plan(setup, offer, need, usable, billed, 3600 / seconds, hours, total, per_mtok, score)
+                best = (key, plan)
+    return best
+
+
+def _rec(engine: Engine, raw: Mapping[str, Any]) -> tuple[dict[str, Any], Recommendation]:
+    facts = normalise(raw, engine.rulebase)
+    return facts, engine.recommend(raw)
+
+
+# -- the properties ---------------------------------------------------------------------------------------
+@PROPERTY
+@given(constraints())
+def test_coherence_no_rule_excludes_what_the_plan_chose(engine: Engine, raw: dict[str, Any]) -> None:
+    facts, rec = _rec(engine, raw)
+    if rec.plan is None:
+        return
+    values = rec.plan.values()
+    pinned = space.pins(facts)
+    ctx = {**facts, "params_b": rec.derived["params_b"]}
+    for rule, decision, option, kind, _points, tests in python_effects(engine.rulebase, ctx):
+        if kind == "score" or not _plan_holds(tests, values):
+            continue
+        violated = values[decision] == option if kind == "exclude" else values[decision] != option
+        if violated:  # only a pinned option may stand against a rule, and the user is told
+            assert pinned.get(decision) == values[decision], (rule.id, decision, option, describe(rec.plan))
+            assert any(w.id == f"{decision}-pinned-excluded" for w in rec.warnings), rule.id
+
+
+@PROPERTY
+@given(constraints())
+def test_optimality_a_plain_search_finds_nothing_better(engine: Engine, raw: dict[str, Any]) -> None:
+    facts, rec = _rec(engine, raw)
+    found = reference(engine, facts, rec)
+    if rec.plan is None:
+        assert found is None, f"the planner found nothing, the plain search found {describe(found[1])}"
+        return
+    assert found is not None, f"the plain search found nothing, the planner chose {describe(rec.plan)}"
+    mine = rec.plan
+    theirs = found[1]
+    assert (mine.setup, mine.offer) == (theirs.setup, theirs.offer), (describe(mine), describe(theirs))
+    assert mine.score == pytest.approx(theirs.score)
+    if mine.total_usd is not None:
+        assert mine.total_usd == pytest.approx(theirs.total_usd)
+
+
+@PROPERTY
+@given(constraints())
+def test_stability_pinning_the_answer_returns_it(engine: Engine, raw: dict[str, Any]) -> None:
+    _, rec = _rec(engine, raw)
+    if rec.plan is None:
+        return
+    s, o = rec.plan.setup, rec.plan.offer
+    pinned = {**raw, "tool": s.tool, "method": s.method, "gpu": o.gpu, "gpu_count": s.gpu_count,
+              "gradient_checkpointing": "true" if s.gradient_checkpointing else "false"}
+    if o.tier != "owned":
+        pinned["platform"] = o.platform
+    again = engine.recommend(pinned)
+    assert again.plan is not None, describe(rec.plan)
+    assert (again.plan.setup, again.plan.offer) == (s, o), (describe(rec.plan), describe(again.plan))
+
+
+_TERM_VALUE: dict[str, Any] = {
+    "score": lambda p: -p.score,
+    "cost": lambda p: p.total_usd if p.total_usd is not None else p.usd_per_mtok,
+    "hours": lambda p: p.hours if p.hours is not None else 1 / p.tokens_per_hour,
+}
+
+
+@PROPERTY
+@given(constraints())
+def test_honesty_every_why_not_cites_its_plan_and_a_term_it_loses_on(engine: Engine, raw: dict[str, Any]) -> None:
+    _, rec = _rec(engine, raw)
+    planning, chosen = rec.planning, rec.plan
+    assert planning is not None
+    for axis, rejections in planning.rejections.items():
+        for rejection in rejections:
+            assert "?" not in rejection.message and "None" not in rejection.message, rejection.message
+            plan = rejection.plan
+            if plan is not None:
+                assert plan.get(axis) == rejection.option or axis == "plan"
+            if not rejection.viable:
+                if rejection.check == "memory-fit":
+                    assert plan is not None and plan.per_gpu_gib > plan.usable_gib
+                    assert f"{plan.per_gpu_gib:.1f} GiB" in rejection.message
+                continue
+            assert plan is not None and chosen is not None
+            assert describe(plan) in rejection.message
+            term = rejection.check.removeprefix("objective:")
+            if term == "order":
+                continue
+            budget = rec.facts.get("budget_usd")
+            values = {**_TERM_VALUE, "within_budget": lambda p: (
+                max(0.0, p.total_usd - budget) if budget is not None and p.total_usd is not None else 0.0)}
+            # every earlier term ties, and the cited term is really worse for the rejected plan
+            for earlier in planning.objective.terms[:planning.objective.terms.index(term)]:
+                if earlier in values:
+                    assert values[earlier](plan) == pytest.approx(values[earlier](chosen), rel=1e-6, abs=1e-6)
+            assert values[term](plan) > values[term](chosen) + 1e-9, rejection.message
+            numbers = [float(x) for x in re.findall(r"(-?\d+(?:\.\d+)?) (?:USD|h\b)", rejection.message)]
+            if term == "cost" and plan.total_usd is not None and numbers:
+                assert round(plan.total_usd, 2) in [round(n, 2) for n in numbers]
+                assert round(chosen.total_usd or 0.0, 2) in [round(n, 2) for n in numbers]
+
+
+# -- the issue's cases, from the numbers --------------------------------------------------------------------
+def test_a_free_or_owned_gpu_costs_nothing(engine: Engine) -> None:
+    owned = engine.recommend({"model": "llama-3.1-8b", "owned_gpu": "rtx-4090", "train_hours": 5})
+    assert owned.plan is not None and owned.plan.offer.tier == "owned" and owned.plan.total_usd == 0
+    assert owned.to_dict()["cost"]["total_usd"] == 0
+    assert not any(w.id == "warn-idle-gpu" for w in owned.warnings)
+
+
+def test_planner_considers_every_candidate(engine: Engine) -> None:
+    rec = engine.recommend({"model": "llama-3.1-8b"})
+    assert rec.planning is not None
+    setups = space.setups(engine.rulebase, engine.planner.values, {})
+    offers = space.offers(engine.rulebase, normalise({"model": "llama-3.1-8b"}, engine.rulebase), {})
+    assert rec.planning.candidates == len(setups) * len(offers) > 5000
+    assert 0 < rec.planning.viable < rec.planning.candidates
+
+
+def test_checkpointing_costs_time(engine: Engine) -> None:
+    """With checkpointing on, the same run is slower (the recompute is in the time estimate)."""
+    base = {"model": "llama-3.1-8b", "gpu": "h100-80gb", "gpu_count": 1, "dataset_tokens": 1e8, "tool": "axolotl"}
+    on = engine.recommend({**base, "gradient_checkpointing": "true"})
+    off = engine.recommend({**base, "gradient_checkpointing": "false"})
+    assert on.plan is not None and off.plan is not None
+    assert on.plan.hours is not None and off.plan.hours is not None
+    assert 1.15 < on.plan.hours / off.plan.hours < 1.6
+    assert on.plan.per_gpu_gib < off.plan.per_gpu_gib
+
+
+def test_over_budget_says_by_how_much_and_what_would_help(engine: Engine) -> None:
+    # 70B LoRA needs two or more 80 GB cards; QLoRA fits on one, so it is the cheaper way out
+    rec = engine.recommend({"model": "llama-3.1-70b", "method": "lora", "gpu": "a100-80gb", "dataset_tokens": 1e9,
+                            "budget_usd": 50})
+    assert rec.plan is not None and rec.plan.total_usd is not None and rec.plan.total_usd > 50
+    warning = next(w for w in rec.warnings if w.id == "over-budget-plan")
+    over = rec.plan.total_usd - 50
+    assert f"{over:.2f} USD over" in warning.message
+    assert "QLoRA:" in warning.message and "tokens" in warning.message
+    assert not math.isnan(over)
