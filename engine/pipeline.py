@@ -17,7 +17,7 @@ from engine.compiler import compile_rulebase
 from engine.decide.planner import describe
 from engine.decide.records import Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
-from engine.decide.view import plan_decisions
+from engine.decide.view import LazyDecisions, plan_decisions
 from engine.decisions import DECISIONS
 from engine.facts import normalise
 from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
@@ -103,7 +103,6 @@ class _Run:
         effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
         self.outcome = self.engine.planner.search(self.facts, self.shape, effects)
         best = self.outcome.result.best
-        self.decisions.update(plan_decisions(self.rb, self.outcome, self.facts))
         for advisory, matched in plan_warnings:  # a warning limited to some plans holds if the chosen one matches
             if best is not None and all(best.get(axis) == value for axis, value in matched):
                 self.warnings.append(advisory)
@@ -121,9 +120,11 @@ class _Run:
         for name, spec in DECISIONS.items():
             if spec.stage == "delivery":
                 self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], self._conclusions, pinned=None)
+        outcome, rulebase, facts = self.outcome, self.rb, dict(self.facts)
+        decisions = LazyDecisions(self.decisions, lambda: plan_decisions(rulebase, outcome, facts))
         return Recommendation(
             facts=dict(self.facts), derived={k: self.ctx[k] for k in self.derived if k in self.ctx},
-            derived_how=dict(self.derived), decisions=self.decisions, estimates=self.estimates,
+            derived_how=dict(self.derived), decisions=decisions, estimates=self.estimates,
             warnings=self.warnings, trace=self.trace, rulebase=self.rb, shape=self.shape,
             given=frozenset(self.given), plan=best, planning=self.outcome.result,
         )
@@ -309,7 +310,7 @@ class _Run:
         facts = {**self.facts, **overrides}
         firings = self._evaluate("plan", {**self.ctx, **overrides})
         effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
-        return self.engine.planner.search(facts, self.shape, effects, explain=False).result.best
+        return self.engine.planner.search(facts, self.shape, effects).result.best
 
     def _smaller_model(self, budget: float) -> str:
         """The largest generic model size, below this one, whose cheapest plan is within budget."""
@@ -318,8 +319,7 @@ class _Run:
         for size in SMALLER_MODELS_B:
             if size >= self.shape.params_b:
                 continue
-            plan = self.engine.planner.search(self.facts, memory.generic_shape(size), effects,
-                                              explain=False).result.best
+            plan = self.engine.planner.search(self.facts, memory.generic_shape(size), effects).result.best
             if plan is not None and plan.total_usd is not None and plan.total_usd <= budget:
                 return f"a model of about {size:g}B parameters: {plan.total_usd:.2f} USD ({describe(plan)})"
         return ""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from engine.decisions import DECISIONS
 from engine.ir import Rule, RuleBase
 from engine.runtime import Firing
 from engine.tally import DecisionResult, format_value, render_template
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     from engine.decide.planner import PlanResult
     from engine.decide.records import Plan
     from engine.memory import ModelShape
+
+
+PLAN_DECISIONS = frozenset(n for n, spec in DECISIONS.items() if spec.stage == "plan")
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,10 @@ class Recommendation:
         return [] if self.plan is not None else ["plan"]
 
     def choice(self, decision: str) -> str | None:
-        """The chosen option id of a decision."""
+        """The chosen option id of a decision (a plan decision is read off the plan, without building the
+        comparisons behind it)."""
+        if decision in PLAN_DECISIONS:
+            return str(self.plan.get(decision)) if self.plan is not None else None
         result = self.decisions.get(decision)
         return result.choice if result else None
 

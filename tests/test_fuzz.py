@@ -78,7 +78,7 @@ def test_any_constraints_give_a_recommendation_or_a_user_error(constraints: dict
 # -- rule files -----------------------------------------------------------------------------------
 BASE_RULESET: dict[str, Any] = {
     "ruleset": "fuzz",
-    "stage": "choice",
+    "stage": "plan",
     "description": "Rules built by the fuzzer.",
     "source": "tests/test_fuzz.py",
     "rules": [
@@ -86,8 +86,12 @@ BASE_RULESET: dict[str, Any] = {
          "when": {"model_params_b": {"lt": 14}, "experience": "beginner"},
          "then": {"score": {"tool": {"unsloth": 2}}}, "because": "{model_params_b}B is small"},
         {"id": "fuzz-multi-gpu", "description": "Tools with a multi-GPU backend.",
-         "for": "tools", "when": {"gpu_count": {"gt": 1}}, "where": {"id": {"in": ["axolotl", "trl"]}},
-         "then": {"score": {"tool": 1}}, "because": "{entry.id} shards over {gpu_count} GPUs"},
+         "for": "tools", "where": {"id": {"in": ["axolotl", "trl"]}}, "plan": {"gpu_count": {"gt": 1}},
+         "then": {"score": {"tool": 1}}, "because": "{entry.id} shards over {plan.gpu_count} GPUs"},
+        {"id": "fuzz-pinned-count", "description": "A pinned GPU count and a plan test on the method.",
+         "when": {"gpu_count": {"gt": 1}},
+         "plan": {"method": {"in": ["lora", "qlora"]}, "gradient_checkpointing": True},
+         "then": {"score": {"method": {"qlora": 1}}}, "because": "{gpu_count} GPUs, {plan.method}"},
         {"id": "fuzz-exclude", "description": "Excludes for an alignment method.",
          "when": {"any": [{"alignment": "grpo"}, {"not": {"method": "auto"}}]},
          "then": {"exclude": {"tool": ["torchtune"]}}, "because": "{alignment}"},
@@ -95,13 +99,13 @@ BASE_RULESET: dict[str, Any] = {
 }
 _junk = st.one_of(_scalars, st.sampled_from([
     [], {}, [1, 2], {"gt": 1}, {"eq": {"fact": "gpu_count"}}, {"between": [1, 2]}, {"contains": "x"},
-    {"fact": "model_params_b"}, "tools", "gpus", "platforms", "tool", "method", "infrastructure", "delivery",
+    {"fact": "model_params_b"}, "tools", "gpus", "platforms", "tool", "method", "plan", "delivery", "{plan.gpu}", "{plan.nope}",
     {"all": []}, {"any": [{}]}, {"not": {"gpu_count": 1}}, {"score": {"tool": {"axolotl": 1e308}}},
     {"warn": {"id": "w", "message": "{nope}"}}, {"require": {"method": "qlora"}}, "{entry.nope}",
 ]), st.sampled_from(FACTS))
 _keys = st.sampled_from(["ruleset", "stage", "description", "source", "rules", "id", "when", "where", "for",
-                         "then", "because", "all", "any", "not", "gt", "lt", "eq", "in", "score", "exclude",
-                         "require", "warn", "tool", "unsloth", *FACTS])
+                         "plan", "then", "because", "all", "any", "not", "gt", "lt", "eq", "in", "score", "exclude",
+                         "require", "warn", "tool", "unsloth", *FACTS, *SHIPPED.plan_axes])
 
 
 @st.composite
@@ -147,7 +151,10 @@ def test_the_unmutated_base_rule_set_loads(fuzz_rules: Path) -> None:
     target = fuzz_rules / "sets" / "fuzz.yaml"
     target.write_text(yaml.safe_dump(BASE_RULESET, sort_keys=False))
     rulebase = load_rules(fuzz_rules)
-    assert {r.id for r in rulebase.rules()} >= {"fuzz-small-model", "fuzz-multi-gpu", "fuzz-exclude"}
+    assert {r.id for r in rulebase.rules()} >= {"fuzz-small-model", "fuzz-multi-gpu", "fuzz-pinned-count",
+                                                 "fuzz-exclude"}
+    assert rulebase.rule("fuzz-multi-gpu").plan_axes == ("gpu_count",)
+    assert rulebase.rule("fuzz-pinned-count").plan_axes == ("gradient_checkpointing", "method")
 
 
 @FUZZ

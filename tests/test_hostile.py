@@ -238,12 +238,17 @@ def test_a_rule_base_ten_times_the_size_splits_into_rulesets_and_decides_alike(t
     stages = compile_rulebase(rulebase)
     for stage in stages:
         parts = split_stage(stage)
-        assert sum(len(d) - 1 - sum(n.startswith("tp--sink-") for n in d) for d, _ in parts) == \
-            len(stage.definition) - 1 - len(stage.joined_catalogs)
-        assert all(len(d) <= MAX_RULES_PER_RULESET + 1 + len(c) for d, c in parts)
+        # every rule lands in exactly one part; each part has the always rule and a sink per catalog and plan axis
+        assert sum(len(d) - 1 - sum(n.startswith("tp--sink-") for n in d) for d, _, _ in parts) == \
+            len(stage.definition) - 1 - len(stage.joined_catalogs) - len(stage.plan_axes)
+        assert all(len(d) <= MAX_RULES_PER_RULESET + 1 + len(c) + len(a) for d, c, a in parts)
+        assert all(set(a) <= set(stage.plan_axes) for _, _, a in parts)
+    assert any(stage.plan_axes for stage in stages)  # the plan stage's rules test plan axes
     assert max(len(split_stage(s)) for s in stages) > 1
     big = Engine(rulebase, DurableRuntime(stages))
     shipped = Engine.for_rules()
     for facts in ({"model_params_b": 7}, {"model": "llama-3.1-70b", "gpu_count": 4, "method": "lora"},
                   {"model_params_b": 13, "experience": "beginner", "budget_usd": 50, "train_hours": 2}):
-        assert big.recommend(facts).choice("tool") == shipped.recommend(facts).choice("tool")
+        got, want = big.recommend(facts), shipped.recommend(facts)
+        assert got.choice("tool") == want.choice("tool")
+        assert got.plan is not None and got.plan == want.plan  # the replicas never fire: the same plan wins

@@ -161,6 +161,24 @@ def test_require_pre_empted_by_exclusion_is_reported(rules_copy: Path) -> None:
     ]
 
 
+def test_exclusion_limited_to_some_plans_is_no_overlap(rules_copy: Path) -> None:
+    # tool-multi-gpu-limited excludes unsloth only in plans on more than one GPU: on one GPU the score counts
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-team-unsloth
+    description: Teams score unsloth.
+    when: {team: true}
+    then: {score: {tool: {unsloth: 2}}}
+    because: "team"
+""",
+    )
+    overlaps = [f for f in findings_of(rb, "overlap") if "seeded-team-unsloth" in f]
+    # exclusions of unsloth in every plan (a new model, RLHF) do overlap; the one limited to some plans does not
+    assert any("tool-new-model-lag" in f for f in overlaps)
+    assert [f for f in overlaps if "tool-multi-gpu-limited" in f] == []
+    assert [f for f in findings_of(rb, "pre-empted") if "seeded-team-unsloth" in f] == []
+
+
 def test_unsatisfiable_where(rules_copy: Path) -> None:
     rb = seed(
         rules_copy,
@@ -197,6 +215,23 @@ def test_unsatisfiable_when(rules_copy: Path) -> None:
         "constraints "
         f"satisfy 'when')"
     ]
+
+
+def test_unsatisfiable_plan_clause(rules_copy: Path) -> None:
+    # gpu_count is a plan axis of values 1, 2, 4, 8 (one node): no plan has more than 8 GPUs
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-sixteen-gpus
+    description: A plan on more GPUs than a node holds.
+    plan: {gpu_count: {gt: 8}}
+    then: {score: {tool: {trl: 1}}}
+    because: "never"
+""",
+    )
+    (finding,) = findings_of(rb, "never-fires")
+    assert finding.startswith(f"{where(rules_copy)}:6:5: [error] never-fires: seeded-sixteen-gpus: ")
+    # the rule has no 'when': the finding must name the clause that cannot hold
+    assert "'plan'" in finding and "'when'" not in finding, finding
 
 
 def test_missing_source(rules_copy: Path) -> None:
@@ -237,7 +272,7 @@ def test_unused_fact(rules_copy: Path) -> None:
 
 
 def test_cycle_among_derived_facts(rulebase: RuleBase) -> None:
-    # the loader rejects this, so build the IR directly: a choice-stage rule reading a delivery-stage fact
+    # the loader rejects this, so build the IR directly: a plan-stage rule reading a delivery-stage fact
     rule = rulebase.rule("tool-research")
     bad = dataclasses.replace(rule, when=Comparison("chosen_platform", "eq", "colab", rule.loc))
     rulesets = tuple(
@@ -248,7 +283,7 @@ def test_cycle_among_derived_facts(rulebase: RuleBase) -> None:
     assert findings_of(broken, "cycle") == [
         f"{rule.loc}: [error] cycle: tool-research: reads 'chosen_platform', derived before the delivery "
         "stage from "
-        "decisions the choice stage feeds, so the fact depends on this rule's own outcome (fix: move the "
+        "decisions the plan stage feeds, so the fact depends on this rule's own outcome (fix: move the "
         "rule to the "
         f"delivery stage or read a fact derived earlier)"
     ]
@@ -269,12 +304,13 @@ def test_gap_when_rules_exclude_every_tool(rules_copy: Path) -> None:
     ]
     assert len(gaps) == 1
     text = str(gaps[0])
-    assert text.startswith(f"{where(rules_copy)}:6:5: [error] gap: seeded-cli-teams: no tool remains for ")
+    # the planner finds no plan at all: every plan's tool is excluded, by the seeded rule alone
+    assert text.startswith(f"{where(rules_copy)}:6:5: [error] gap: seeded-cli-teams: no plan remains for ")
     assert (
         "sampled combination(s), e.g. interface=cli, model=" in text
     )  # the model is whichever sample was smallest
     assert text.endswith(
-        ", team=true: every option is excluded by rules (fix: let some tool survive these "
+        ", team=true: every option is excluded by rules (fix: let some plan survive these "
         "constraints, or add a rule that warns and names the conflicting constraints)"
     )
 

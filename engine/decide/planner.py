@@ -46,27 +46,96 @@ class OfferFacts:
 
 @dataclass
 class PlanResult:
-    """The planner's answer: the best plan, the best plan per option of every axis, and the rejections."""
+    """The planner's answer: the best plan and, computed when first read, the best plan per option of every
+    axis and why each other option lost (the grid is kept until then, and released after)."""
 
     best: Plan | None
     objective: Objective
     candidates: int
     viable: int
-    alternatives: dict[str, dict[Any, Plan]] = field(default_factory=dict)   # axis -> option -> its best plan
-    rejections: dict[str, list[Rejection]] = field(default_factory=dict)     # axis -> why not each other option
     effects: tuple[Effect, ...] = ()
     cheapest_over_budget: Plan | None = None    # set when no plan is within budget: the least over
     blocked_reasons: list[Rejection] = field(default_factory=list)   # no viable plan: what rejects the nearest
     cheapest: Plan | None = None                # the viable plan with the lowest cost term (scenario checks)
+    _grid: Grid | None = field(default=None, repr=False)
+    _explained: tuple[dict[str, dict[Any, Plan]], dict[str, list[Rejection]]] | None = field(default=None,
+                                                                                             repr=False)
+
+    @property
+    def alternatives(self) -> dict[str, dict[Any, Plan]]:
+        """axis -> option -> the best plan with that option (viable plans only)."""
+        return self._explain()[0]
+
+    @property
+    def rejections(self) -> dict[str, list[Rejection]]:
+        """axis -> why not each option the chosen plan does not have."""
+        return self._explain()[1]
+
+    def _explain(self) -> tuple[dict[str, dict[Any, Plan]], dict[str, list[Rejection]]]:
+        if self._explained is None:
+            grid = self._grid
+            assert grid is not None
+            order = grid.ordered(grid.viable)
+            alternatives: dict[str, dict[Any, Plan]] = {}
+            rejections: dict[str, list[Rejection]] = {}
+            for axis in AXES:
+                codes = grid.axis_codes(axis)
+                best_of: dict[Any, Plan] = {}
+                if order.size:
+                    _, first = np.unique(codes[order], return_index=True)
+                    for position in sorted(first):
+                        plan = grid.plan(int(order[position]))
+                        best_of[plan.get(axis)] = plan
+                alternatives[axis] = best_of
+                rejections[axis] = _rejections(grid, axis, codes, best_of, self.best)
+            self._explained = (alternatives, rejections)
+            self._grid = None   # the arrays are not needed any more
+        return self._explained
+
+
+@dataclass(eq=False)
+class Space:
+    """The candidates' static side: set-ups and offers with their axis codes and offer numbers as arrays
+    (built once per set of pins and owned GPUs, shared by every grid over them)."""
+
+    setups: Sequence[Setup]
+    offers: Sequence[Offer]
+    values: Mapping[str, tuple[Any, ...]]       # axis -> its values in tie-break order
+
+    def __post_init__(self) -> None:
+        ns, no = len(self.setups), len(self.offers)
+        self.shape = (ns, no)
+        self.codes: dict[str, npt.NDArray[np.int64]] = {}
+        for axis in AXES:
+            index = {v: i for i, v in enumerate(self.values[axis])}
+            items: Sequence[Any] = self.setups if axis in SETUP_AXES else self.offers
+            self.codes[axis] = np.array([index.get(getattr(x, axis), len(index)) for x in items], dtype=np.int64)
+        self.counts = np.array([s.gpu_count for s in self.setups], dtype=np.int64).reshape(ns, 1)
+        self.max_gpus = np.array([o.max_gpus for o in self.offers], dtype=np.int64).reshape(1, no)
+        self.instance = np.array([o.instance_gpus for o in self.offers], dtype=np.int64).reshape(1, no)
+        self.price = np.array([o.usd_per_gpu_hour for o in self.offers], dtype=np.float64).reshape(1, no)
+        self.max_hours = np.array([math.inf if o.max_hours is None else o.max_hours for o in self.offers],
+                                  dtype=np.float64).reshape(1, no)
+        self.node_ok: Mask = self.counts <= self.max_gpus
+        self.billed = np.maximum(self.counts, self.instance)
+        self._masks: dict[tuple[str, Any], Mask] = {}
+
+    def side_mask(self, axis: str, value: Any) -> Mask:
+        """The set-ups (or offers, for an offer axis) whose ``axis`` is ``value`` (1-D, memoised)."""
+        key = (axis, value)
+        mask = self._masks.get(key)
+        if mask is None:
+            index = self.values[axis].index(value) if value in self.values[axis] else -1
+            mask = self.codes[axis] == index
+            self._masks[key] = mask
+        return mask
 
 
 @dataclass
 class Grid:
     """One recommendation's candidate plans and their estimates; built, judged and ordered once."""
 
-    setups: Sequence[Setup]
-    offers: Sequence[Offer]
-    values: Mapping[str, tuple[Any, ...]]       # axis -> its values in tie-break order
+    space: Space
     estimates: Estimates
     offer_facts: OfferFacts
     effects: Sequence[Effect]
@@ -79,28 +148,19 @@ class Grid:
     owned_ids: frozenset[str] = frozenset()      # the platform and tier that stand for owned GPUs
 
     def __post_init__(self) -> None:
-        ns, no = len(self.setups), len(self.offers)
-        self.shape = (ns, no)
-        self.codes: dict[str, npt.NDArray[np.int64]] = {}
-        for axis in SETUP_AXES:
-            index = {v: i for i, v in enumerate(self.values[axis])}
-            self.codes[axis] = np.array([index.get(getattr(s, axis), len(index)) for s in self.setups], dtype=np.int64)
-        for axis in OFFER_AXES:
-            index = {v: i for i, v in enumerate(self.values[axis])}
-            self.codes[axis] = np.array([index.get(getattr(o, axis), len(index)) for o in self.offers], dtype=np.int64)
+        sp = self.space
+        self.setups, self.offers, self.values, self.shape = sp.setups, sp.offers, sp.values, sp.shape
+        ns, no = self.shape
         need = np.array(self.estimates.need_gib, dtype=np.float64).reshape(ns, 1)
         usable = np.array(self.offer_facts.usable_gib, dtype=np.float64).reshape(1, no)
-        counts = np.array([s.gpu_count for s in self.setups], dtype=np.int64).reshape(ns, 1)
         self.fits: Mask = need <= usable
-        self.node_ok: Mask = counts <= np.array([o.max_gpus for o in self.offers], dtype=np.int64).reshape(1, no)
-        billed = np.maximum(counts, np.array([o.instance_gpus for o in self.offers], dtype=np.int64).reshape(1, no))
-        self.billed = billed
-        price = np.array([o.usd_per_gpu_hour for o in self.offers], dtype=np.float64).reshape(1, no)
+        self.node_ok: Mask = np.broadcast_to(sp.node_ok, self.shape)
+        self.billed = sp.billed
         tflops = np.array(self.offer_facts.tflops, dtype=np.float64).reshape(1, no)
         seconds = np.maximum(np.array(self.estimates.compute_seconds, dtype=np.float64).reshape(ns, 1) / tflops,
                              np.array(self.estimates.floor_seconds, dtype=np.float64).reshape(ns, 1))
         self.tokens_per_hour: Floats = 3600.0 / seconds
-        self.usd_per_mtok: Floats = billed * price / self.tokens_per_hour * 1e6
+        self.usd_per_mtok: Floats = sp.billed * sp.price / self.tokens_per_hour * 1e6
         self.hours: Floats | None = None
         self.total: Floats | None = None
         if self.hours_given is not None:
@@ -108,9 +168,9 @@ class Grid:
         elif self.tokens is not None:
             self.hours = self.tokens * seconds / 3600.0
         if self.hours is not None:
-            self.total = self.hours * billed * price
-        max_hours = np.array([math.inf if o.max_hours is None else o.max_hours for o in self.offers]).reshape(1, no)
-        self.session_ok: Mask = np.ones(self.shape, dtype=bool) if self.hours is None else self.hours <= max_hours
+            self.total = self.hours * sp.billed * sp.price
+        self.session_ok: Mask = (np.ones(self.shape, dtype=bool) if self.hours is None
+                                 else self.hours <= sp.max_hours)
         self.over: Floats = np.zeros(self.shape)
         if self.budget is not None and self.total is not None:
             self.over = np.maximum(self.total - self.budget, 0.0)
@@ -118,71 +178,127 @@ class Grid:
         self.viable: Mask = self.allowed & self.fits & self.node_ok & self.session_ok
 
     # -- the rules' effects --------------------------------------------------------------------
-    def mask_of(self, pairs: Sequence[tuple[str, Any]]) -> Mask:
-        """The cells whose plan has every (axis, value) of ``pairs``."""
+    def sides_of(self, pairs: Sequence[tuple[str, Any]]) -> tuple[Mask, Mask]:
+        """(set-ups, offers) whose plans have every (axis, value) of ``pairs``: the cells are their product."""
         rows = np.ones(self.shape[0], dtype=bool)
         cols = np.ones(self.shape[1], dtype=bool)
         for axis, value in pairs:
-            index = self.values[axis].index(value) if value in self.values[axis] else -1
             if axis in SETUP_AXES:
-                rows &= self.codes[axis] == index
+                rows = rows & self.space.side_mask(axis, value)
             else:
-                cols &= self.codes[axis] == index
+                cols = cols & self.space.side_mask(axis, value)
+        return rows, cols
+
+    def mask_of(self, pairs: Sequence[tuple[str, Any]]) -> Mask:
+        """The cells whose plan has every (axis, value) of ``pairs``."""
+        rows, cols = self.sides_of(pairs)
         return np.outer(rows, cols)
 
     def effect_mask(self, effect: Effect) -> Mask:
         """The cells an effect applies to: its option (for exclude/score) within the plans it matched."""
-        where = self.mask_of(effect.plan)
         if effect.kind == "require":  # every other option of the decision, within the matched plans
-            return where & ~self.mask_of(((effect.decision, effect.option),))
-        return where & self.mask_of(((effect.decision, effect.option),))
+            return self.mask_of(effect.plan) & ~self.mask_of(((effect.decision, effect.option),))
+        return self.mask_of((*effect.plan, (effect.decision, effect.option)))
+
+    def effect_hits(self, effect: Effect, i: int, j: int) -> bool:
+        """Whether an effect applies to cell (i, j), without building its mask."""
+        rows, cols = self.sides_of(effect.plan)
+        if not (rows[i] and cols[j]):
+            return False
+        r, c = self.sides_of(((effect.decision, effect.option),))
+        hit = bool(r[i] and c[j])
+        return not hit if effect.kind == "require" else hit
 
     def _apply_effects(self) -> None:
-        self.excluded_by: list[tuple[Effect, Mask]] = []
-        self.score: Floats = np.zeros(self.shape)
-        excluded = np.zeros(self.shape, dtype=bool)
+        ns, no = self.shape
+        self.excluded_by: list[Effect] = []
+        score_s, score_o = np.zeros(ns), np.zeros(no)
+        excl_s, excl_o = np.zeros(ns, dtype=bool), np.zeros(no, dtype=bool)
+        score2: Floats | None = None
+        excl2: Mask | None = None
         for effect in self.effects:
             if effect.decision not in AXES:
                 continue
-            mask = self.effect_mask(effect)
             if effect.kind == "score":
-                self.score += effect.points * mask
-            elif effect.decision in self.lifted and self.pinned.get(effect.decision) == effect.option:
+                rows, cols = self.sides_of((*effect.plan, (effect.decision, effect.option)))
+                if cols.all():
+                    score_s += effect.points * rows
+                elif rows.all():
+                    score_o += effect.points * cols
+                else:
+                    score2 = (score2 if score2 is not None else np.zeros(self.shape)) + effect.points * np.outer(
+                        rows, cols)
+                continue
+            if effect.decision in self.lifted and self.pinned.get(effect.decision) == effect.option:
                 continue  # the user pinned this option: the exclusion becomes a warning (pipeline)
+            self.excluded_by.append(effect)
+            if effect.kind == "require":
+                mask = self.effect_mask(effect)
+                excl2 = mask if excl2 is None else excl2 | mask
+                continue
+            rows, cols = self.sides_of((*effect.plan, (effect.decision, effect.option)))
+            if cols.all():
+                excl_s |= rows
+            elif rows.all():
+                excl_o |= cols
             else:
-                excluded |= mask
-                self.excluded_by.append((effect, mask))
+                mask = np.outer(rows, cols)
+                excl2 = mask if excl2 is None else excl2 | mask
+        self.score: Floats = score_s.reshape(ns, 1) + score_o.reshape(1, no)
+        if score2 is not None:
+            self.score = self.score + score2
+        excluded = excl_s.reshape(ns, 1) | excl_o.reshape(1, no)
+        if excl2 is not None:
+            excluded = excluded | excl2
         self.allowed: Mask = ~excluded
 
     # -- the objective -------------------------------------------------------------------------
-    def keys(self, term: str) -> Floats:
-        """One objective term over the grid, flat, as a number where lower is better (computed once)."""
-        cache: dict[str, Floats] = self.__dict__.setdefault("_keys", {})
-        if term not in cache:
-            cache[term] = self._term_values(term).ravel()
-        return cache[term]
-
-    def _term_values(self, term: str) -> Floats:
-        if term == "within_budget":
-            return np.round(self.over, 6)
-        if term == "score":
-            return -self.score
-        if term == "cost":
-            return np.round(self.total if self.total is not None else self.usd_per_mtok, 6)
-        if term == "hours":
-            return np.round(self.hours if self.hours is not None else 1.0 / self.tokens_per_hour, 9)
+    def keys(self, term: str, flat: npt.NDArray[np.int64] | None = None) -> Floats:
+        """One objective term as a number where lower is better, for the flat cells ``flat`` (default all)."""
         if term == "order":
-            ns, no = self.shape
-            return (np.arange(ns).reshape(ns, 1) * no + np.arange(no).reshape(1, no)).astype(np.float64)
-        raise ValueError(f"unknown objective term {term!r}")
+            return (np.arange(self.shape[0] * self.shape[1]) if flat is None else flat).astype(np.float64)
+        if term == "score":
+            values = -self.score
+        elif term == "within_budget":
+            values = self.over
+        elif term == "cost":
+            values = self.total if self.total is not None else self.usd_per_mtok
+        elif term == "hours":
+            values = self.hours if self.hours is not None else 1e6 / self.tokens_per_hour  # hours per M tokens
+        else:
+            raise ValueError(f"unknown objective term {term!r}")
+        picked = values.ravel() if flat is None else values.ravel()[flat]
+        return np.round(picked, 6)
+
+    def first(self, flat: npt.NDArray[np.int64], terms: Sequence[str]) -> int | None:
+        """The best of the flat cells ``flat`` under ``terms`` (then catalog order), by successive filtering:
+        the same answer as the head of ``ordered``, without sorting."""
+        for term in terms:
+            if flat.size <= 1:
+                break
+            values = self.keys(term, flat)
+            flat = flat[values == values.min()]
+        return int(flat.min()) if flat.size else None
 
     def ordered(self, cells: Mask) -> npt.NDArray[np.int64]:
         """Flat indices of ``cells``, best first under the objective."""
         flat = np.flatnonzero(cells)
         if flat.size == 0:
             return flat
-        keys = [self.keys(term)[flat] for term in reversed(self.objective.terms)]
+        keys = [self.keys(term, flat) for term in reversed(self.objective.terms)]
         return flat[np.lexsort(keys)]
+
+    @property
+    def failures(self) -> tuple[dict[str, Mask], npt.NDArray[np.int64]]:
+        """Each check's failing cells, and how many checks each cell fails (computed once)."""
+        cached = self.__dict__.get("_failures")
+        if cached is None:
+            checks = {"rule": ~self.allowed, "node-size": ~self.node_ok, "memory-fit": ~self.fits,
+                      "session-limit": ~self.session_ok}
+            count = sum(m.astype(np.int64) for m in checks.values())
+            cached = (checks, count)
+            self.__dict__["_failures"] = cached
+        return cached  # type: ignore[no-any-return]
 
     def plan(self, flat: int) -> Plan:
         """The plan of one cell, with its estimates."""
@@ -197,36 +313,24 @@ class Grid:
         """The code of ``axis`` for every cell, flat."""
         ns, no = self.shape
         if axis in SETUP_AXES:
-            return np.repeat(self.codes[axis], no)
-        return np.tile(self.codes[axis], ns)
+            return np.repeat(self.space.codes[axis], no)
+        return np.tile(self.space.codes[axis], ns)
 
 
-def plan_grid(grid: Grid, *, explain: bool = True) -> PlanResult:
-    """Choose the best plan of the grid and, with ``explain``, why not every other option of every axis."""
-    order = grid.ordered(grid.viable)
-    within = grid.viable & (grid.over <= 0)
-    result = PlanResult(None, grid.objective, int(grid.viable.size), int(grid.viable.sum()),
-                        effects=tuple(grid.effects))
-    if order.size:
-        result.best = grid.plan(int(order[0]))
-        cost = grid.keys("cost")[order]
-        result.cheapest = grid.plan(int(order[int(np.argmin(cost))]))
-        if not within.any():
-            result.cheapest_over_budget = result.best if grid.budget is not None and grid.total is not None else None
+def plan_grid(grid: Grid) -> PlanResult:
+    """Choose the best plan of the grid; the comparisons with every other option are made when first read."""
+    viable = np.flatnonzero(grid.viable)
+    result = PlanResult(None, grid.objective, int(grid.viable.size), int(viable.size), effects=tuple(grid.effects),
+                        _grid=grid)
+    best = grid.first(viable, grid.objective.terms)
+    if best is not None:
+        result.best = grid.plan(best)
+        cheapest = grid.first(viable, ("cost", *grid.objective.terms))
+        result.cheapest = grid.plan(cheapest) if cheapest is not None else None
+        if grid.budget is not None and grid.total is not None and not (grid.over.ravel()[viable] <= 0).any():
+            result.cheapest_over_budget = result.best
     else:
         result.blocked_reasons = nearest_failures(grid)
-    if not explain:
-        return result
-    for axis in AXES:
-        codes = grid.axis_codes(axis)
-        best_of: dict[Any, Plan] = {}
-        if order.size:
-            _, first = np.unique(codes[order], return_index=True)
-            for position in sorted(first):
-                plan = grid.plan(int(order[position]))
-                best_of[plan.get(axis)] = plan
-        result.alternatives[axis] = best_of
-        result.rejections[axis] = _rejections(grid, axis, codes, best_of, result.best)
     return result
 
 
@@ -253,8 +357,8 @@ def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan) -> Rejec
     """The first objective term on which the option's best plan is worse than the chosen plan."""
     for term in grid.objective.terms:
         mine, theirs = _term(plan, term, grid.budget), _term(chosen, term, grid.budget)
-        if term == "order" or mine is None or theirs is None or abs(mine - theirs) <= 1e-6 * max(1.0, abs(theirs)):
-            continue
+        if term == "order" or mine is None or theirs is None or round(mine, 6) == round(theirs, 6):
+            continue  # equal as the grid compares them (to 6 decimals)
         message = _compare(grid, term, plan, chosen)
         return Rejection(axis, option, f"objective:{term}", message, plan=plan, viable=True)
     return Rejection(axis, option, "objective:order", f"its best plan ({describe(plan)}) ties with the chosen plan "
@@ -271,7 +375,7 @@ def _term(plan: Plan, term: str, budget: float | None) -> float | None:
     if term == "cost":
         return plan.total_usd if plan.total_usd is not None else plan.usd_per_mtok
     if term == "hours":
-        return plan.hours if plan.hours is not None else 1.0 / plan.tokens_per_hour
+        return plan.hours if plan.hours is not None else 1e6 / plan.tokens_per_hour
     return None
 
 
@@ -321,10 +425,7 @@ def _failures(grid: Grid, axis: str, option: Any, cells: Mask) -> list[Rejection
     """Why no plan with this option is viable: the failures of its nearest-to-viable plans, one per kind."""
     if not cells.any():
         return [Rejection(axis, option, "not-offered", _not_offered(grid, axis, option))]
-    ruled = ~grid.allowed
-    checks: dict[str, Mask] = {"rule": ruled, "node-size": ~grid.node_ok, "memory-fit": ~grid.fits,
-                               "session-limit": ~grid.session_ok}
-    fails = sum((m & cells).astype(np.int64) for m in checks.values())
+    checks, fails = grid.failures
     fewest = int(np.min(np.where(cells, fails, 99)))
     near = cells & (fails == fewest)
     out: list[Rejection] = []
@@ -338,7 +439,7 @@ def _failures(grid: Grid, axis: str, option: Any, cells: Mask) -> list[Rejection
         plan = grid.plan(flat)
         i, j = divmod(flat, grid.shape[1])
         if name == "rule":
-            effects = [e for e, m in grid.excluded_by if m[i, j]]
+            effects = [e for e in grid.excluded_by if grid.effect_hits(e, i, j)]
             text = "; ".join(_rule_text(e) for e in effects)
             out.append(Rejection(axis, option, effects[0].rule.id if effects else "rule", text,
                                  tuple(dict.fromkeys(e.rule.id for e in effects)), plan))
@@ -366,8 +467,7 @@ def _nearest(grid: Grid, group: Mask, check: str) -> int:
         usable = np.array(grid.offer_facts.usable_gib).reshape(1, -1)
         gap = (need - usable).ravel()[flat]
         return int(flat[int(np.argmin(gap))])
-    ordered = grid.ordered(group)
-    return int(ordered[0]) if ordered.size else int(flat[0])
+    return int(flat[0])   # the first in catalog order (tool, method, count, strategy; platform, GPU, tier)
 
 
 def _rule_text(effect: Effect) -> str:
@@ -415,7 +515,7 @@ def exhaustive_best(grid: Grid, key: Callable[[Plan], tuple[Any, ...]] | None = 
     best: tuple[tuple[Any, ...], Plan] | None = None
     for flat in np.flatnonzero(grid.viable):
         plan = grid.plan(int(flat))
-        k = key(plan) if key else tuple(grid.keys(term)[flat] for term in grid.objective.terms)
+        k = key(plan) if key else tuple(grid.keys(term, np.array([flat]))[0] for term in grid.objective.terms)
         if best is None or k < best[0]:
             best = (k, plan)
     return best[1] if best else None

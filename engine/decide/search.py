@@ -11,11 +11,15 @@ from typing import Any
 from engine import hardware, memory
 from engine.decide import space
 from engine.decide.objective import objective_for
-from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, plan_grid
+from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
 from engine.ir import CatalogEntry, Rule, RuleBase
 from engine.runtime import Firing
 from engine.tally import render_template
+
+
+ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank")   # the constraints the estimators read
+MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped first)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Planner:
     values: dict[str, tuple[Any, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._memo: dict[tuple[Any, ...], Estimates] = {}
+        self._spaces: dict[tuple[Any, ...], tuple[Space, OfferFacts]] = {}
         self.values = space.axis_values(self.rulebase)
         self._gpu = {g.id: g for g in self.gpus}
         self._entries = {name: {e.id: e for e in c.entries} for name, c in self.rulebase.catalogs.items()}
@@ -84,35 +90,70 @@ class Planner:
         return float(self._entries["sharding"][setup.sharding].get("scaling_efficiency", 1.0))
 
     def estimates(self, shape: memory.ModelShape, setups: Sequence[Setup], facts: Mapping[str, Any]) -> Estimates:
+        """Memory and time of every set-up; set-ups that the estimators cannot tell apart (tools without
+        documented savings, strategies with one memory model) share one estimate. Memoised per inputs."""
+        inputs = tuple(facts.get(k) for k in ESTIMATE_INPUTS)
+        key = (shape, inputs, tuple(setups))
+        cached = self._memo.get(key)
+        if cached is not None:
+            return cached
+        by_class: dict[tuple[Any, ...], tuple[float, float, float]] = {}
         need: list[float] = []
         compute: list[float] = []
         floor: list[float] = []
         for setup in setups:
-            training = self.training_setup(setup, facts)
-            need.append(hardware.needed_gib(shape, training, self.constants))
-            parts = hardware.time_parts(shape, training, self.constants, self.scaling(setup))
-            compute.append(parts[0])
-            floor.append(parts[1])
-        return Estimates(need, compute, floor)
+            tool = self._entries["tools"].get(setup.tool)
+            strategy = self._entries["sharding"][setup.sharding]
+            cls = (tool.get("memory_savings") if tool is not None else None, setup.method,
+                   setup.gradient_checkpointing, setup.gpu_count, strategy.get("memory"),
+                   strategy.get("scaling_efficiency"))
+            numbers = by_class.get(cls)
+            if numbers is None:
+                training = self.training_setup(setup, facts)
+                parts = hardware.time_parts(shape, training, self.constants, self.scaling(setup))
+                numbers = (hardware.needed_gib(shape, training, self.constants), parts[0], parts[1])
+                by_class[cls] = numbers
+            need.append(numbers[0])
+            compute.append(numbers[1])
+            floor.append(numbers[2])
+        result = Estimates(need, compute, floor)
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.pop(next(iter(self._memo)))
+        self._memo[key] = result
+        return result
 
     def offer_facts(self, offers: Sequence[Offer]) -> OfferFacts:
         gpus = [self._gpu[o.gpu] for o in offers]
         return OfferFacts([g.vram_gib * (1.0 - self.headroom) for g in gpus], [g.training_tflops for g in gpus])
 
+    def space_for(self, facts: Mapping[str, Any]) -> tuple[dict[str, Any], Space, OfferFacts]:
+        """The pins, set-ups and offers of some constraints (memoised: they depend on the pins and owned GPUs)."""
+        pinned = space.pins(facts)
+        key = (tuple(sorted(pinned.items(), key=lambda kv: kv[0])), facts.get("owned_gpu"),
+               facts.get("owned_gpu_count"))
+        cached = self._spaces.get(key)
+        if cached is None:
+            setups = tuple(space.setups(self.rulebase, self.values, pinned))
+            offers = tuple(space.offers(self.rulebase, facts, pinned))
+            cached = (Space(setups, offers, self.values), self.offer_facts(offers))
+            if len(self._spaces) >= MEMO_SIZE:
+                self._spaces.pop(next(iter(self._spaces)))
+            self._spaces[key] = cached
+        return pinned, cached[0], cached[1]
+
     def search(self, facts: Mapping[str, Any], shape: memory.ModelShape, effects: Sequence[Effect], *,
-               explain: bool = True, overrides: Mapping[str, Any] | None = None) -> Outcome:
+               overrides: Mapping[str, Any] | None = None) -> Outcome:
         """The best plan for the constraints (``overrides`` replace facts, for what-if questions)."""
         facts = {**facts, **(overrides or {})}
-        pinned = space.pins(facts)
-        setups = space.setups(self.rulebase, self.values, pinned)
-        offers = space.offers(self.rulebase, facts, pinned)
+        pinned, grid_space, offer_facts = self.space_for(facts)
+        setups = grid_space.setups
         tokens = None
         if facts.get("dataset_tokens") is not None:
             tokens = float(facts["dataset_tokens"]) * float(facts.get("epochs", 1))
         budget = facts.get("budget_usd")
 
         def grid(lifted: frozenset[str]) -> Grid:
-            return Grid(setups, offers, self.values, self.estimates(shape, setups, facts), self.offer_facts(offers),
+            return Grid(grid_space, self.estimates(shape, setups, facts), offer_facts,
                         effects, objective_for(self.rulebase, facts),
                         hours_given=float(facts["train_hours"]) if facts.get("train_hours") is not None else None,
                         tokens=tokens, budget=float(budget) if budget is not None else None,
@@ -120,12 +161,12 @@ class Planner:
                         owned_ids=frozenset(x for x in (space.owned_platform(self.rulebase), "owned") if x))
 
         first = grid(frozenset())
-        result = plan_grid(first, explain=explain)
+        result = plan_grid(first)
         lifts = frozenset(a for a in pinned if a in AXES)
         if result.best is None and lifts and any(e.kind != "score" and pinned.get(e.decision) == e.option
                                                  for e in effects):
             second = grid(lifts)
-            retry = plan_grid(second, explain=explain)
+            retry = plan_grid(second)
             if retry.best is not None:
                 lifted = tuple(e for e in effects if e.kind != "score" and pinned.get(e.decision) == e.option
                                and e.decision in lifts)

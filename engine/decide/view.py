@@ -4,7 +4,7 @@ carries the rules that counted for its best plan and, when it lost, the one comp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from engine.decide.planner import scoring_effects
@@ -71,3 +71,32 @@ def why_chosen(rejections: list[Rejection], axis: str) -> tuple[str, str, float,
 
 def _rule_of(rejection: Rejection) -> str:
     return rejection.rules[0] if rejection.rules else rejection.check
+
+
+class LazyDecisions(Mapping[str, DecisionResult]):
+    """The recommendation's decisions in DECISIONS order: the plan's are built from the planner's comparisons
+    when first read (a sweep that reads only the choices never makes them), the others are given."""
+
+    def __init__(self, given: Mapping[str, DecisionResult], build: Callable[[], dict[str, DecisionResult]]) -> None:
+        self._given = dict(given)
+        self._build: Callable[[], dict[str, DecisionResult]] | None = build
+        self._names = [n for n, spec in DECISIONS.items() if spec.stage == "plan" or n in self._given]
+
+    def _plan(self) -> None:
+        if self._build is not None:
+            built, self._build = self._build(), None
+            self._given.update(built)
+
+    def __getitem__(self, name: str) -> DecisionResult:
+        if name not in self._given:
+            self._plan()
+        return self._given[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
