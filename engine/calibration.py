@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from engine.hardware import training_flops_per_token
+from engine.hardware import time_parts, training_flops_per_token
 from engine.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -214,6 +214,13 @@ def mfu_pct(row: Row, shape: ModelShape) -> float:
     )
 
 
+def predicted_step_s(row: Row, shape: ModelShape, constants: MemoryConstants) -> float:
+    """The time model's step time for a calibration row on the H200 (engine.hardware.time_parts)."""
+    setup = row.setup()
+    compute, floor = time_parts(shape, setup, constants)
+    return max(compute / H200_TFLOPS_BF16, floor) * row.seq_len * row.batch_size
+
+
 # Peer figures as published (units as the peer writes them):
 # reference/domain-facts.md §1, §2.1, §5 and the seed.
 PEERS: dict[tuple[str, str], dict[str, str]] = {
@@ -366,10 +373,16 @@ def report() -> str:
         "### Step-time MFU (H200, 989 dense bf16 TFLOPS; FLOPs per engine.hardware.training_flops_per_token)",
         "",
     ]
+    predicted = [(row, predicted_step_s(row, shapes[row.model], constants)) for row in rows]
     out += _table(
-        ("row", "step s", "MFU %"),
-        ((row.label, f"{row.step_s:.3f}", f"{mfu_pct(row, shapes[row.model]):.1f}") for row in rows),
+        ("row", "step s", "MFU %", "predicted step s", "error %"),
+        ((row.label, f"{row.step_s:.3f}", f"{mfu_pct(row, shapes[row.model]):.1f}", f"{pred:.3f}",
+          f"{100.0 * (pred - row.step_s) / row.step_s:+.0f}") for row, pred in predicted),
     )
+    errors = [abs(pred - row.step_s) / row.step_s * 100.0 for row, pred in predicted]
+    out += ["", f"Predicted step time = max(step floor, FLOPs / (989 TFLOPS x mfu-default)), QLoRA x "
+                f"qlora-time-factor: mean abs error {statistics.mean(errors):.0f}%, max {max(errors):.0f}% "
+                f"over {len(errors)} rows."]
 
     out += [
         "",

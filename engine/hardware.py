@@ -287,9 +287,13 @@ def time_parts(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstan
     return compute, step_floor_seconds(shape, setup, constants) / (setup.seq_len * setup.batch_size) / gpus
 
 
+_STEP_FLOOR = {"full": "step-floor-ms-per-layer-full", "lora": "step-floor-ms-per-layer-lora",
+               "qlora": "step-floor-ms-per-layer-qlora"}
+
+
 def step_floor_seconds(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
     """The shortest optimizer step one GPU runs (kernel launches per layer), in seconds."""
-    floor = constants.get(f"step-floor-ms-per-layer-{setup.method}") * shape.layers / 1000.0
+    floor = constants.get(_STEP_FLOOR[setup.method]) * shape.layers / 1000.0
     if setup.gradient_checkpointing:
         floor *= constants.get("step-floor-checkpointing-factor")
     if setup.tool_savings == "unsloth":
@@ -322,7 +326,7 @@ def training_hours(  # noqa: PLR0917 - positional signature agreed with the engi
     hours = dataset_tokens * epochs * max(compute / gpu.training_tflops, floor) / 3600.0
     if floor > compute / gpu.training_tflops:
         extras.append(f"launch-bound: a step takes at least {step_floor_seconds(shape, setup, constants):.2f} s "
-                      f"(step-floor-ms-per-layer-{setup.method}), more than its FLOPs need on {gpu.id}")
+                      f"({_STEP_FLOOR[setup.method]}), more than its FLOPs need on {gpu.id}")
     detail = f"; {', '.join(extras)}" if extras else ""
     multi = (f"; {count} GPUs keep {scaling:.0%} of linear speed-up ({scaling_efficiency:g} per doubling)"
              if count > 1 else "")

@@ -31,6 +31,7 @@ def seed_exercise_table(engine: Engine) -> str:
         else:
             ours = (f"{price:.2f}", str(d["platform"]["price_tier"]), str(d["platform"]["price_as_of"]),
                     f"{d['cost']['total_usd']:.2f}")
+        memory = f"{d['memory']['per_gpu_gib']:.1f} GiB" if "memory" in d else "— (no plan: no price record)"
         rows.append(f"| {entry.get('name')} | {gpu} | {seed_text} | {seed_total} | {ours[0]} | {ours[1]} | "
-                    f"{ours[2]} | {ours[3]} | {d['memory']['per_gpu_gib']:.1f} GiB |")
+                    f"{ours[2]} | {ours[3]} | {memory} |")
     return "\n".join(rows) + "\n"

@@ -99,7 +99,8 @@ BASE_RULESET: dict[str, Any] = {
 }
 _junk = st.one_of(_scalars, st.sampled_from([
     [], {}, [1, 2], {"gt": 1}, {"eq": {"fact": "gpu_count"}}, {"between": [1, 2]}, {"contains": "x"},
-    {"fact": "model_params_b"}, "tools", "gpus", "platforms", "tool", "method", "plan", "delivery", "{plan.gpu}", "{plan.nope}",
+    {"fact": "model_params_b"}, "tools", "gpus", "platforms", "tool", "method", "plan", "delivery",
+    "{plan.gpu}", "{plan.nope}", {"gpu_count": {"gt": 1}}, {"sharding": ["zero3"]},
     {"all": []}, {"any": [{}]}, {"not": {"gpu_count": 1}}, {"score": {"tool": {"axolotl": 1e308}}},
     {"warn": {"id": "w", "message": "{nope}"}}, {"require": {"method": "qlora"}}, "{entry.nope}",
 ]), st.sampled_from(FACTS))

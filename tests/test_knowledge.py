@@ -50,7 +50,9 @@ def test_every_rule_and_entry_has_a_source_and_prices_are_dated(rulebase: RuleBa
     for platform in rulebase.catalogs["platforms"].entries:
         for price in platform.get("prices", []) or []:
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(price["as_of"])), f"{platform.loc}: {price}"
-            assert price["source"] and float(price["usd_per_gpu_hour"]) > 0
+            # a price is positive; only a free tier costs nothing (and says how long a session may last)
+            assert price["source"] and (float(price["usd_per_gpu_hour"]) > 0 or (
+                price["tier"] == "free" and float(price["usd_per_gpu_hour"]) == 0 and price.get("max_hours")))
 
 
 def test_seed_exercise_table_is_current() -> None:

@@ -33,7 +33,8 @@ def plan_decisions(rulebase: RuleBase, outcome: Outcome, facts: Mapping[str, Any
         rank = {str(option): i for i, option in enumerate(alternatives)}
         if best is not None and chosen in options:
             options[chosen].effects.extend(_counted(result.effects, best, name, chosen))
-            options[chosen].effects.append(OptionEffect(*why_chosen(result.rejections.get(name, []), name)))
+            if pinned.get(name) is None:  # a pinned option needs no comparison: the user chose it
+                options[chosen].effects.append(OptionEffect(*why_chosen(result.rejections.get(name, []), name)))
         for rejection in result.rejections.get(name, []):
             option = options.get(str(rejection.option))
             if option is None:
