@@ -387,8 +387,14 @@ def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
                 f"{plan.total_usd - (grid.budget or 0.0):.2f} USD over the budget of {format_value(grid.budget)} USD; "
                 f"the chosen plan costs {chosen.total_usd:.2f} USD ({verdict})")
     if term == "score":
+        theirs, ours = _points(grid, plan), _points(grid, chosen)
+        only_ours = [f"{rule} {points:+g}" for rule, points in ours.items() if ours[rule] != theirs.get(rule)]
+        only_theirs = [f"{rule} {points:+g}" for rule, points in theirs.items() if theirs[rule] != ours.get(rule)]
+        diff = "; ".join(part for part in (
+            f"the chosen plan has {', '.join(only_ours)}" if only_ours else "",
+            f"it has {', '.join(only_theirs)}" if only_theirs else "") if part)
         return (f"its best plan ({describe(plan)}) scores {format_value(plan.score)} against "
-                f"{format_value(chosen.score)} for the chosen plan ({_points(grid, plan)} vs {_points(grid, chosen)})")
+                f"{format_value(chosen.score)} for the chosen plan ({diff})")
     if term == "cost":
         if plan.total_usd is not None and chosen.total_usd is not None:
             return (f"its best plan ({describe(plan)}) costs {plan.total_usd:.2f} USD against "
@@ -401,11 +407,13 @@ def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
             f"{chosen.tokens_per_hour / 1e6:.1f} M tokens/h")
 
 
-def _points(grid: Grid, plan: Plan) -> str:
-    """The rules that scored a plan, with their points."""
-    parts = [f"{e.rule.id} {e.points:+g}" for e in grid.effects
-             if e.kind == "score" and _applies(e, plan)]
-    return ", ".join(parts) or "no rule scored it"
+def _points(grid: Grid, plan: Plan) -> dict[str, float]:
+    """The rules that scored a plan, with their points (summed per rule)."""
+    out: dict[str, float] = {}
+    for e in grid.effects:
+        if e.kind == "score" and _applies(e, plan):
+            out[e.rule.id] = out.get(e.rule.id, 0.0) + e.points
+    return out
 
 
 def _applies(effect: Effect, plan: Plan) -> bool:

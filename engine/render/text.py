@@ -26,6 +26,11 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         ("Memory", f"{mem.get('per_gpu_gib', '?')} GiB per GPU for training + {context_gib:g} GiB CUDA context "
                    f"(one-GPU peak {mem.get('peak_gib', '?')} GiB)" if mem else "not estimated"),
     ]
+    if rec.plan is not None:
+        setup = rec.plan.setup
+        strategy = rec.entry_name("sharding", setup.sharding)
+        rows.append(("Set-up", f"gradient checkpointing {'on' if setup.gradient_checkpointing else 'off'}; "
+                               f"{strategy}"))
     if platform.get("choice") and platform.get("price_per_gpu_hour_usd") is not None:
         rows.append(("Platform", f"{rec.entry_name('platform', platform['choice'])} — "
                                  f"{platform.get('price_per_gpu_hour_usd')} USD per GPU-hour "
@@ -54,6 +59,21 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
 def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
     """(decision, reason, rule id, source) for every reason behind every choice, in decision order."""
     out: list[tuple[str, str, str, str]] = []
+    objective = rec.planning.objective if rec.planning is not None else None
+    planner_source = f"planner, objective {objective.id} ({', '.join(objective.terms)})" if objective else "planner"
+    if rec.plan is not None and rec.planning is not None:
+        from engine.decide.view import axis_reason
+
+        for axis, label in (("gradient_checkpointing", "gradient checkpointing"), ("gpu_count", "GPU count")):
+            value = rec.plan.get(axis)
+            shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            if axis == "gradient_checkpointing" and rec.facts.get(axis) in ("true", "false"):
+                out.append((label, f"{shown}, as given", "constraint", ""))
+            elif axis == "gpu_count" and rec.facts.get(axis) is not None:
+                out.append((label, f"{shown}, as given", "constraint", ""))
+            else:
+                out.append((label, f"{shown}: {axis_reason(rec.planning.rejections.get(axis, []), axis, value)}",
+                            "planner", planner_source))
     for name, result in rec.decisions.items():
         if result.choice is None:
             continue
@@ -64,7 +84,7 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
             try:
                 source = rec.rulebase.rule(effect.rule_id).source
             except KeyError:
-                source = "planner: " + effect.rule_id if effect.kind == "win" else "engine check"
+                source = planner_source if effect.kind == "win" else "engine check"
             points = f" ({effect.points:+g})" if effect.kind == "score" else ""
             out.append((name, effect.because + points, effect.rule_id, source))
         if not effects and not result.pinned:
