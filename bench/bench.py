@@ -1,5 +1,6 @@
-"""tuneplan's benchmark (`make bench`): latency, a plain-Python baseline, cold CLI, loading and
-compiling, sweep throughput and rule-base scaling, printed as one table. Not part of the test suite.
+"""tuneplan's benchmark (`make bench`): latency, the planner (candidates, p50/p99, the reference search that
+checks it), cold CLI, loading and compiling, sweep throughput and rule-base scaling, printed as one table.
+Not part of the test suite.
 
     .venv/bin/python bench/bench.py [--quick] [--profile out.html] [--long]
 
@@ -27,10 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from baseline import PlainToolChooser  # noqa: E402
 from scale import replicate  # noqa: E402
 
 from engine.compiler import compile_rulebase  # noqa: E402
+from engine.decide.reference import reference  # noqa: E402
+from engine.facts import normalise  # noqa: E402
 from engine.loader import _load_cached, load_rules  # noqa: E402
 from engine.pipeline import Engine  # noqa: E402
 from engine.runtime import DurableRuntime  # noqa: E402
@@ -112,7 +114,7 @@ def bench_latency(engine: Engine, cases: list[dict[str, Any]]) -> dict[str, floa
         graph.append(t_graph - start)
         views.append(t_views - start)
     p50, p99 = quantiles(graph)
-    row(f"recommend + trace + provenance graph (n={len(cases)}) p50", ms(p50), "target ≤ 0.8 ms")
+    row(f"recommend + trace + provenance graph (n={len(cases)}) p50", ms(p50))
     row("recommend + trace + provenance graph p99", ms(p99))
     b50, b99 = quantiles(bare)
     row("recommend alone (decisions + trace) p50 / p99", f"{ms(b50)} / {ms(b99)}")
@@ -121,37 +123,48 @@ def bench_latency(engine: Engine, cases: list[dict[str, Any]]) -> dict[str, floa
     return {"p50": p50, "bare_p50": b50}
 
 
-def bench_baseline(engine: Engine, cases: list[dict[str, Any]], recommend_p50: float) -> None:
-    print("plain-Python baseline (tool choice)", flush=True)
-    contexts: list[dict[str, Any]] = []
-    firings_seen: list[int] = []
-    runtime = engine.runtime
-    original = runtime.evaluate
-
-    def capture(stage: str, ctx: Any, catalogs: Any) -> Any:
-        result = original(stage, ctx, catalogs)
-        if stage == "choice":
-            contexts.append(dict(ctx))
-            firings_seen.append(len(result))
-        return result
-
-    runtime.evaluate = capture  # type: ignore[method-assign]
-    try:
-        expected = [engine.recommend(c).choice("tool") for c in cases]
-    finally:
-        runtime.evaluate = original  # type: ignore[method-assign]
-    chooser = PlainToolChooser(engine.rulebase)
-    got = [chooser.choose(ctx) for ctx in contexts]
-    agree = sum(a == b for a, b in zip(got, expected, strict=True)) / len(cases)
-    plain = [timed(lambda ctx=ctx: chooser.choose(ctx)) for ctx in contexts * 3]
-    catalogs = {n: c.entries for n, c in engine.rulebase.catalogs.items()}
-    durable = [timed(lambda ctx=ctx: runtime.evaluate("choice", ctx, catalogs)) for ctx in contexts]
-    p_plain, d_choice = statistics.median(plain), statistics.median(durable)
-    row("plain-Python tool choice (choice-stage rules) p50", ms(p_plain), f"agrees with engine on {agree:.1%}")
-    row("durable-rules choice stage alone p50", ms(d_choice),
-        f"{d_choice / p_plain:.1f}× plain; {statistics.median(firings_seen):.0f} firings")
-    row("full recommend+graph / plain-Python tool choice", f"{recommend_p50 / p_plain:.0f}×",
-        "the recommend also estimates memory, GPUs, cost, 8 decisions")
+def bench_planner(engine: Engine, cases: list[dict[str, Any]]) -> None:
+    print("planner", flush=True)
+    recs = [engine.recommend(facts) for facts in cases]
+    planned = [r for r in recs if r.planning is not None]
+    candidates = [r.planning.candidates for r in planned if r.planning]
+    viable = [r.planning.viable for r in planned if r.planning]
+    row("candidate plans per recommendation, median (min–max)",
+        f"{statistics.median(candidates):,.0f} ({min(candidates):,}–{max(candidates):,})",
+        f"viable median {statistics.median(viable):,.0f}; {sum(r.plan is None for r in recs)} of {len(recs)} "
+        "have none")
+    for _ in range(2):
+        lat = [timed(lambda facts=facts: engine.recommend(facts)) for facts in cases]
+    p50, p99 = quantiles(lat)
+    row("full recommendation, no graph, no views (warm) p50 / p99", f"{ms(p50)} / {ms(p99)}", "target ≤ 1 ms p50")
+    explained = [timed(lambda facts=facts: engine.recommend(facts).planning.rejections)  # type: ignore[union-attr]
+                 for facts in cases]
+    e50, e99 = quantiles(explained)
+    row("  + the planner's why-not comparisons p50 / p99", f"{ms(e50)} / {ms(e99)}")
+    engine.planner._memo.clear()  # a shape and settings seen for the first time: every estimate computed
+    engine.planner._spaces.clear()
+    cold = []
+    for facts in cases[:200]:
+        engine.planner._memo.clear()
+        engine.planner._spaces.clear()
+        cold.append(timed(lambda facts=facts: engine.recommend(facts)))
+    c50, c99 = quantiles(cold)
+    row("  first recommendation for its model and settings p50 / p99", f"{ms(c50)} / {ms(c99)}",
+        "estimates not yet memoised")
+    sample = cases[:100]
+    agree, reference_s = 0, []
+    for facts in sample:
+        rec = engine.recommend(facts)
+        start = time.perf_counter()
+        found = reference(engine, normalise(facts, engine.rulebase), rec)
+        reference_s.append(time.perf_counter() - start)
+        same = (found is None and rec.plan is None) or (
+            found is not None and rec.plan is not None and (found[1].setup, found[1].offer)
+            == (rec.plan.setup, rec.plan.offer))
+        agree += same
+    r50, r99 = quantiles(reference_s)
+    row(f"exhaustive scalar reference search (n={len(sample)}) p50 / p99", f"{ms(r50)} / {ms(r99)}",
+        f"agrees with the planner on {agree} of {len(sample)}")
 
 
 def bench_cold_cli() -> None:
@@ -276,8 +289,8 @@ def main() -> int:
                 engine.recommend(facts).graph  # noqa: B018
         Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")
         print(profiler.output_text(color=False, show_all=False))
-    latency = bench_latency(engine, cases)
-    bench_baseline(engine, cases, latency["p50"])
+    bench_latency(engine, cases)
+    bench_planner(engine, cases)
     bench_cold_cli()
     bench_loading(engine)
     bench_sweep()

@@ -10,6 +10,14 @@ from functools import cached_property
 from typing import Any
 
 STAGES = ("plan", "delivery")   # plan: rules judge plans, the planner chooses; delivery: on the chosen plan
+# The terms an objective (rules/catalog/objective.yaml) may order plans by, and what each means.
+OBJECTIVE_TERMS = {
+    "within_budget": "plans within budget first; over budget, the one least over",
+    "score": "the rules' points for the plan, higher first",
+    "cost": "total USD (or USD per million training tokens when the hours are unknown), lower first",
+    "hours": "training time (or time per million tokens), lower first",
+    "order": "catalog order of the plan's values, the last tie-break",
+}
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")  # {fact} or {entry.attr} in texts
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from engine.decisions import DECISIONS
 from engine.errors import Problem, RuleFileError
 from engine.ir import (
+    OBJECTIVE_TERMS,
     PLACEHOLDER,
     STAGES,
     Action,
@@ -88,9 +89,11 @@ class _Loader:
     broken: set[str] = field(default_factory=set)   # catalogs whose file failed: no cascade of errors
     misshapen: set[str] = field(default_factory=set)  # rule-set files with schema problems (already reported)
     plan_axes: dict[str, FactSpec] = field(default_factory=dict)  # the schema's plan: section
+    facts_seen: dict[str, FactSpec] = field(default_factory=dict)  # the schema's facts, once read
 
     def load(self) -> RuleBase:
         facts = self._load_facts()
+        self.facts_seen = facts
         catalog_docs, set_docs, scenario_files = self._read_files()
         catalogs = self._build_catalogs(catalog_docs)
         self._check_fact_catalogs({**facts, **{f"plan axis {n}": a for n, a in self.plan_axes.items()}}, catalogs)
@@ -262,12 +265,44 @@ class _Loader:
                 entries.append(CatalogEntry(entry_id, name, MappingProxyType(attrs), str(raw.get("source", "")),
                                             Location(doc.file, line, col)))
             catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries))
+        self._check_objective(catalogs, docs)
         for decision in DECISIONS.values():
             if decision.catalog not in catalogs and decision.catalog not in self.broken:
                 self.problems.append(Problem(_display(self.root), 1, 1,
                                              f"decision '{decision.name}' needs catalog '{decision.catalog}' "
                                              f"(rules/catalog/{decision.catalog}.yaml), which is missing"))
         return catalogs
+
+    def _check_objective(self, catalogs: Mapping[str, Catalog], docs: list[Document]) -> None:
+        """The objective catalog: each entry lists known terms and priorities, and one entry is the default."""
+        catalog = catalogs.get("objective")
+        if catalog is None:
+            if "objective" not in self.broken:
+                self.problems.append(Problem(_display(self.root), 1, 1, "the objective catalog "
+                                             "(rules/catalog/objective.yaml) is missing: it says how plans are "
+                                             "compared"))
+            return
+        doc = next(d for d in docs if isinstance(d.data, dict) and d.data.get("catalog") == "objective")
+        priority = self.facts_seen.get("priority")
+        priorities = set(priority.values) if priority is not None else set()
+        for i, entry in enumerate(catalog.entries):
+            terms = entry.get("terms")
+            if not isinstance(terms, list) or not terms:
+                self.problems.append(doc.problem(("entries", i), f"objective '{entry.id}': needs 'terms', a list of "
+                                                                 f"{', '.join(OBJECTIVE_TERMS)}"))
+                continue
+            for j, term in enumerate(terms):
+                if term not in OBJECTIVE_TERMS:
+                    self.problems.append(doc.problem(("entries", i, "terms", j), f"objective '{entry.id}': unknown "
+                                                     f"term '{term}'{did_you_mean(str(term), OBJECTIVE_TERMS)}; "
+                                                     f"terms: {', '.join(OBJECTIVE_TERMS)}"))
+            for j, name in enumerate(entry.get("priorities") or []):
+                if priorities and name not in priorities:
+                    self.problems.append(doc.problem(("entries", i, "priorities", j), f"objective '{entry.id}': "
+                                                     f"unknown priority '{name}'{did_you_mean(str(name), priorities)}"))
+        if catalog.by_id("default") is None:
+            self.problems.append(doc.problem(("entries",), "the objective catalog needs an entry with id 'default' "
+                                                           "(the order of plans for priorities no entry lists)"))
 
     # -- rule sets -----------------------------------------------------------------------------
     def _build_rulesets(self, docs: list[Document], facts: Mapping[str, FactSpec],

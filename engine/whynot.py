@@ -55,7 +55,8 @@ def _all_comparisons(cond: Condition) -> list[str]:
     return [text for item in cond.items for text in _all_comparisons(item)]
 
 
-def _entry_values(entry: CatalogEntry) -> dict[str, Any]:
+def entry_values(entry: CatalogEntry) -> dict[str, Any]:
+    """An entry's attributes as a condition reads them (its id under the compiled entry key)."""
     return {**entry.attrs, ENTRY_KEY: entry.id}
 
 
@@ -85,5 +86,5 @@ def _favours(rule: Rule, decision: str, option: str, entry: CatalogEntry | None,
         if action.option == option:
             return True
         if action.option is None and entry is not None and rule.join == entry.catalog:
-            return holds(rule.where, _entry_values(entry), ctx)
+            return holds(rule.where, entry_values(entry), ctx)
     return False

@@ -15,9 +15,9 @@ def narrow_speed_rule(rules_dir: Path) -> None:
     """A real edit: tool-speed-single-gpu no longer covers priority = memory."""
     path = rules_dir / "sets" / "tool.yaml"
     text = path.read_text(encoding="utf-8")
-    old = "      priority: {in: [speed, memory]}\n      multi_gpu: false"
-    assert old in text
-    path.write_text(text.replace(old, "      priority: speed\n      multi_gpu: false"), encoding="utf-8")
+    old = "    when: {priority: {in: [speed, memory]}}\n    where: {best_for: {contains: speed}}\n    plan: {gpu_count: 1}"
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, old.replace("{in: [speed, memory]}", "speed")), encoding="utf-8")
 
 
 def test_identical_copy_reports_no_change(rules_copy: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
@@ -37,6 +37,7 @@ def test_edited_rule_shows_the_change_and_the_rule(rules_copy: Path) -> None:
     assert first.case.constraints["priority"] == "memory"
     assert first.fields["tool"] == ("unsloth", "axolotl")
     assert "tool-speed-single-gpu" in first.fired_only_old
+    assert first.changed_rules == ("tool-speed-single-gpu",)  # the only rule edited (and it fired before)
     assert all("tool-speed-single-gpu" in c.rules for c in report.changes)
 
 

@@ -254,3 +254,16 @@ rules:
     assert errors_of(rules_copy) == [
         "late.yaml:8:5: rule 'late-plan': 'plan' tests the plan's attributes and belongs to rules of the plan "
         "stage; this rule set runs in the delivery stage (read chosen_* facts instead)"]
+
+
+def test_plan_clause_is_checked_when_the_joined_catalog_is_broken(rules_copy: Path) -> None:
+    # like 'when', the plan clause does not depend on the catalog: its problems are reported in the same run
+    tools = rules_copy / "catalog" / "tools.yaml"
+    tools.write_text(tools.read_text().replace("hf_native: true", "hf_native: yes", 1))
+    tool = rules_copy / "sets" / "tool.yaml"
+    tool.write_text(tool.read_text().replace("plan: {gpu_count: {gt: 1}}", "plan: {gpu_cnt: {gt: 1}}", 1))
+    found = errors_of(rules_copy)
+    assert any(p.startswith("tools.yaml:44:16: 'yes' is ambiguous") for p in found), found
+    assert "tool.yaml:10:12: rule 'tool-multi-gpu-limited': unknown plan axis 'gpu_cnt' (did you mean " \
+           "'gpu_count'?); plan axes: tool, method, gradient_checkpointing, gpu, gpu_count, sharding, platform, " \
+           "tier" in found, found

@@ -20,16 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import hardware
 from engine.decide import space
 from engine.decide.planner import describe
-from engine.decide.records import AXES, Plan
+from engine.decide.reference import plan_tests_hold, python_effects, reference
 from engine.facts import normalise
-from engine.ir import RuleBase
-from engine.operators import comparison_holds
 from engine.pipeline import Engine
 from engine.recommendation import Recommendation
-from engine.whynot import _entry_values, holds
 
 MODELS = ["llama-3.2-1b", "llama-3.1-8b", "mistral-7b-v0.3", "qwen2.5-14b", "qwen2.5-32b", "llama-3.1-70b"]
 GPUS = ["t4", "rtx-4090", "a100-80gb", "h100-80gb", "b200", "l40s"]
@@ -69,92 +65,6 @@ def constraints(draw: st.DrawFn) -> dict[str, Any]:
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-# -- a plain reference: the rules and the estimators, one candidate at a time -----------------------------
-def python_effects(rulebase: RuleBase, ctx: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-    """(rule, decision, option, kind, points, plan tests) of every plan-stage rule whose when/where hold,
-    evaluated on the IR in Python (not by durable-rules)."""
-    out: list[tuple[Any, ...]] = []
-    for rule in rulebase.rules_in_stage("plan"):
-        if not holds(rule.when, ctx, ctx):
-            continue
-        if rule.join:
-            entries = [e for e in rulebase.catalogs[rule.join].entries if holds(rule.where, _entry_values(e), ctx)]
-            targets: list[str | None] = [e.id for e in entries]
-        else:
-            targets = [None]
-        for action in rule.actions:
-            if action.kind not in ("exclude", "score", "require") or action.decision not in AXES:
-                continue
-            for target in targets:
-                option = action.option if action.option is not None else target
-                if option is not None:
-                    out.append((rule, action.decision, option, action.kind, action.points, rule.plan))
-    return out
-
-
-def _plan_holds(tests: tuple[Any, ...], values: Mapping[str, Any]) -> bool:
-    return all(comparison_holds(c.op, values[c.subject], c.value) for c in tests)
-
-
-def reference(engine: Engine, facts: Mapping[str, Any], rec: Recommendation) -> tuple[tuple[Any, ...], Plan] | None:
-    """The best plan by a scalar loop over every candidate, each estimated and judged on its own."""
-    planner, rulebase = engine.planner, engine.rulebase
-    pinned = space.pins(facts)
-    setups = space.setups(rulebase, planner.values, pinned)
-    offers = space.offers(rulebase, facts, pinned)
-    ctx = {**facts, "params_b": rec.derived["params_b"]}
-    effects = python_effects(rulebase, ctx)
-    terms = rec.planning.objective.terms if rec.planning else ()
-    lifted = any(w.id.endswith("-pinned-excluded") for w in rec.warnings)
-    gpus = {g.id: g for g in engine.gpus}
-    headroom = planner.headroom
-    tokens = float(facts["dataset_tokens"]) * float(facts.get("epochs", 1)) if "dataset_tokens" in facts else None
-    budget = facts.get("budget_usd")
-    best: tuple[tuple[Any, ...], Plan] | None = None
-    for i, setup in enumerate(setups):
-        training = planner.training_setup(setup, facts)
-        need = hardware.needed_gib(rec.shape, training, engine.constants)
-        compute, floor = hardware.time_parts(rec.shape, training, engine.constants, planner.scaling(setup))
-        for j, offer in enumerate(offers):
-            gpu = gpus[offer.gpu]
-            usable = gpu.vram_gib * (1 - headroom)
-            if need > usable or setup.gpu_count > offer.max_gpus:
-                continue
-            values = {**{a: getattr(setup, a) for a in ("tool", "method", "gradient_checkpointing", "gpu_count",
-                                                         "sharding")},
-                      "platform": offer.platform, "gpu": offer.gpu, "tier": offer.tier}
-            score, excluded = 0.0, False
-            for _rule, decision, option, kind, points, tests in effects:
-                if not _plan_holds(tests, values):
-                    continue
-                hit = values[decision] == option
-                if kind == "score" and hit:
-                    score += points
-                elif (kind == "exclude" and hit) or (kind == "require" and not hit):
-                    if not (lifted and pinned.get(decision) == option):
-                        excluded = True
-            if excluded:
-                continue
-            seconds = max(compute / gpu.training_tflops, floor)
-            hours = float(facts["train_hours"]) if "train_hours" in facts else (
-                tokens * seconds / 3600 if tokens is not None else None)
-            billed = offer.billed(setup.gpu_count)
-            total = hours * billed * offer.usd_per_gpu_hour if hours is not None else None
-            if hours is not None and offer.max_hours is not None and hours > offer.max_hours:
-                continue
-            per_mtok = billed * offer.usd_per_gpu_hour * seconds / 3600 * 1e6
-            over = max(0.0, total - float(budget)) if budget is not None and total is not None else 0.0
-            term_value = {"within_budget": round(over, 6), "score": -score,
-                          "cost": round(total if total is not None else per_mtok, 6),
-                          "hours": round(hours if hours is not None else seconds / 3600 * 1e6, 6),
-                          "order": i * len(offers) + j}
-            key = tuple(term_value[t] for t in terms)
-            if best is None or key < best[0]:
-                plan = Plan(setup, offer, need, usable, billed, 3600 / seconds, hours, total, per_mtok, score)
-                best = (key, plan)
-    return best
-
-
 def _rec(engine: Engine, raw: Mapping[str, Any]) -> tuple[dict[str, Any], Recommendation]:
     facts = normalise(raw, engine.rulebase)
     return facts, engine.recommend(raw)
@@ -171,7 +81,7 @@ def test_coherence_no_rule_excludes_what_the_plan_chose(engine: Engine, raw: dic
     pinned = space.pins(facts)
     ctx = {**facts, "params_b": rec.derived["params_b"]}
     for rule, decision, option, kind, _points, tests in python_effects(engine.rulebase, ctx):
-        if kind == "score" or not _plan_holds(tests, values):
+        if kind == "score" or not plan_tests_hold(tests, values):
             continue
         violated = values[decision] == option if kind == "exclude" else values[decision] != option
         if violated:  # only a pinned option may stand against a rule, and the user is told

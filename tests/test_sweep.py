@@ -61,7 +61,12 @@ def test_markdown_map_of_two_facts(tmp_path: Path) -> None:
     text = render_markdown(result)
     assert "## tool / platform by model × priority" in text
     assert "| model \\ priority | speed | reproducibility |" in text
-    assert "| llama-3.1-8b | unsloth / " in text
+    # each cell is the tool / platform of that combination's plan
+    cells = {(r["model"], r["priority"]): f"{r['tool']} / {r['platform']}" for r in result.rows}
+    for model in ("llama-3.2-1b", "llama-3.1-8b"):
+        assert f"| {model} | {cells[model, 'speed']} | {cells[model, 'reproducibility']} |" in text
+        # reproducibility: tool-reproducibility scores the YAML tool (axolotl) +3, and score ranks plans first
+        assert cells[model, "reproducibility"].startswith("axolotl / ")
     assert 'BGCOLOR="' in render_dot(result)
 
 

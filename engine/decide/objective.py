@@ -7,15 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ir import RuleBase
+from engine.ir import OBJECTIVE_TERMS, RuleBase
 
-TERMS = {
-    "within_budget": "plans within budget first; over budget, the one least over",
-    "score": "the rules' points for the plan, higher first",
-    "cost": "total USD (or USD per million training tokens when the hours are unknown), lower first",
-    "hours": "training time (or time per token), lower first",
-    "order": "catalog order of the plan's values, the last tie-break",
-}
+TERMS = OBJECTIVE_TERMS
 
 
 @dataclass(frozen=True)
@@ -38,21 +32,3 @@ def objective_for(rulebase: RuleBase, facts: Mapping[str, Any]) -> Objective:
     if "order" not in terms:  # a total order: the catalog order always breaks the last tie
         terms = (*terms, "order")
     return Objective(chosen.id, str(chosen.get("name", chosen.id)), terms, chosen.source)
-
-
-def check_objective(rulebase: RuleBase) -> list[tuple[str, str]]:
-    """(entry id, problem) for objective entries with unknown terms or priorities (for `tuneplan check`)."""
-    problems: list[tuple[str, str]] = []
-    priorities = set(rulebase.facts["priority"].values) if "priority" in rulebase.facts else set()
-    for entry in rulebase.catalogs["objective"].entries:
-        terms = entry.get("terms") or []
-        if not isinstance(terms, list) or not terms:
-            problems.append((entry.id, "needs a list of terms"))
-            continue
-        for term in terms:
-            if term not in TERMS:
-                problems.append((entry.id, f"unknown term '{term}'; terms: {', '.join(TERMS)}"))
-        for priority in entry.get("priorities") or []:
-            if priority not in priorities:
-                problems.append((entry.id, f"unknown priority '{priority}'; priorities: {', '.join(sorted(priorities))}"))
-    return problems
