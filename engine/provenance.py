@@ -75,18 +75,18 @@ def _add_decision(g: nx.DiGraph, rec: Recommendation, name: str, result: object)
     g.add_node(decision_node, kind="decision", stage="outcome",
                label=f"{spec.title}: {rec.entry_name(name, result.choice)}")
     # options rejected by the same rule or engine check (e.g. GPUs too small) are grouped into one node
-    by_check: dict[str, list[str]] = defaultdict(list)
+    by_check: dict[tuple[str, str], list[str]] = defaultdict(list)
     for option in result.options.values():
         for effect in option.effects:
             if effect.kind in ("exclude", "note") and option.id != result.choice:
-                by_check[effect.rule_id].append(option.id)
+                by_check[(effect.rule_id, effect.kind)].append(option.id)
                 break
-    grouped = {rule_id: ids for rule_id, ids in by_check.items() if len(ids) >= GROUP_AT}
+    grouped = {key: ids for key, ids in by_check.items() if len(ids) >= GROUP_AT}
     grouped_ids = {i for ids in grouped.values() for i in ids}
-    for rule_id, ids in sorted(grouped.items()):
-        node = f"options:{name}:{rule_id}"
+    for (rule_id, kind), ids in sorted(grouped.items()):
+        node = f"options:{name}:{rule_id}:{kind}"
         first = next(e.because for e in result.options[ids[0]].effects if e.rule_id == rule_id)
-        note = rule_id == "hardware-price"
+        note = kind == "note"   # viable options that lost a comparison, not excluded ones
         g.add_node(node, kind="option", status="ranked" if note else "excluded", stage="options", decision=name,
                    label=f"{len(ids)} {spec.catalog}: {', '.join(sorted(ids))}", why=[first])
         check = f"rule:{rule_id}" if f"rule:{rule_id}" in g else _check_node(g, rule_id, spec.stage, first)
@@ -135,8 +135,10 @@ def _check_node(g: nx.DiGraph, check_id: str, stage: str, because: str) -> str:
     """An engine check (memory fit, price) drawn like a rule."""
     node = f"rule:{check_id}"
     if node not in g:
-        g.add_node(node, kind="check", stage=stage, ruleset="engine checks", label=f"{check_id} (engine)",
-                   because="" if check_id == "hardware-price" else because, source="engine")
+        label = f"planner: {check_id.removeprefix('objective:')}" if check_id.startswith("objective:") \
+            else f"{check_id} (engine)"
+        g.add_node(node, kind="check", stage=stage, ruleset="planner and engine checks", label=label,
+                   because=because, source="engine")
     return node
 
 

@@ -61,7 +61,7 @@ def random_constraints(rng: random.Random, engine: Engine) -> dict[str, Any]:
         facts["budget_usd"] = rng.choice([10, 100, 1000, 10000])
     if rng.random() < 0.4:
         facts["train_hours"] = rng.choice([1, 5, 24, 100])
-    if rng.random() < 0.15:  # a machine of one's own: plans on it rent nothing (drawn last: earlier draws stay)
+    if rng.random() < 0.15:  # a machine of one's own: plans on it rent nothing and cost 0 USD
         facts["owned_gpu"] = rng.choice(engine.rulebase.catalogs["gpus"].ids())
         if rng.random() < 0.5:
             facts["owned_gpu_count"] = rng.choice([1, 2, 4, 8])

@@ -277,7 +277,7 @@ def test_rules_lists_rule_sets_with_sources_lines_and_scenario_firings(readonly:
     assert status == 200
     assert data["allow_edit"] is False and data["problems"] == []
     tool = next(rs for rs in data["rulesets"] if rs["name"] == "tool")
-    assert tool["file"] == "sets/tool.yaml" and tool["stage"] == "choice"
+    assert tool["file"] == "sets/tool.yaml" and tool["stage"] == "plan"
     rule = next(r for r in tool["rules"] if r["id"] == "tool-beginner-workflow")
     assert rule["source"] == "seed 17.3.8 beginner workflow; takeaway 5"
     assert rule["line"] == RULE_LINE and rule["fired"] > 0

@@ -480,7 +480,7 @@ def _nearest(grid: Grid, group: Mask, check: str) -> int:
 
 def _rule_text(effect: Effect) -> str:
     where = effect.where()
-    return f"rule {effect.rule.id}{f' (for {where})' if where else ''}: {effect.because}"
+    return f"{effect.because}{f' (rule {effect.rule.id}, for plans with {where})' if where else ''}"
 
 
 def _check_text(grid: Grid, check: str, plan: Plan) -> str:

@@ -101,9 +101,12 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
                        "billed_gpus": c.get("billed_gpus", c["gpu_count"]),
                        "total_usd": c.get("total_usd"), "within_budget": c.get("within_budget"),
                        "budget_usd": rec.facts.get("budget_usd"), "budget_margin_usd": c.get("budget_margin_usd"),
-                       "price_age_days": c["price_age_days"]}
+                       "price_age_days": c["price_age_days"],
+                       "usd_per_million_tokens": c.get("usd_per_million_tokens"),
+                       "tokens_per_hour": c.get("tokens_per_hour")}
     else:
         out["cost"] = {"hours": None, "total_usd": None, "within_budget": None}
+    out["plan"] = plan_dict(rec)
     out["workflow"] = {"id": rec.choice("workflow"), "steps": rec.workflow_steps(),
                        **{k: v for k, v in decision_dict(rec.decisions["workflow"], missed("workflow")).items()
                           if k != "choice"}}
@@ -126,3 +129,24 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
          "derived": s.effects(), "because": s.because, "source": s.rule.source}
         for s in rec.trace]}
     return out
+
+
+def plan_dict(rec: Recommendation) -> dict[str, Any] | None:
+    """The chosen plan: its value on every plan axis, its estimates, and how plans were compared."""
+    plan, planning = rec.plan, rec.planning
+    if plan is None or planning is None:
+        return None
+    return {
+        **plan.values(),
+        "per_gpu_gib": _r(plan.per_gpu_gib), "usable_gib_per_gpu": _r(plan.usable_gib),
+        "billed_gpus": plan.billed_gpus, "hours": None if plan.hours is None else _r(plan.hours),
+        "total_usd": None if plan.total_usd is None else _r(plan.total_usd),
+        "usd_per_million_tokens": _r(plan.usd_per_mtok, 4), "tokens_per_hour": round(plan.tokens_per_hour),
+        "score": plan.score,
+        "objective": {"id": planning.objective.id, "terms": list(planning.objective.terms)},
+        "candidates": planning.candidates, "viable": planning.viable,
+        "why_not": {axis: [{"option": r.option, "check": r.check, "because": r.message}
+                           for r in rejections]
+                    for axis, rejections in planning.rejections.items()
+                    if axis in ("gradient_checkpointing", "gpu_count")},
+    }

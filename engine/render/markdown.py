@@ -78,11 +78,32 @@ def _cost_section(d: dict[str, Any]) -> list[str]:
     if not platform.get("choice") or platform.get("price_per_gpu_hour_usd") is None:
         return []
     out = ["", "## Cost", "", "| Item | Value |", "|---|---|",
-           f"| Price | {platform['price_per_gpu_hour_usd']} USD per GPU-hour ({platform['price_tier']}) |",
-           f"| Price source | {_cell(platform['price_source'])}, as of {platform['price_as_of']} |",
-           f"| Hours | {cost.get('hours')} ({_cell(cost.get('hours_how', ''))}) |",
-           f"| GPUs | {cost.get('gpu_count')} |",
-           f"| Total | {cost.get('total_usd')} USD |"]
+           f"| Price | {format_value(platform['price_per_gpu_hour_usd'])} USD per GPU-hour ({platform['price_tier']}) |",
+           f"| Price source | {_cell(platform['price_source'])}"
+           + (f", as of {platform['price_as_of']}" if platform.get("price_as_of") else "") + " |",
+           f"| Hours | {_hours(cost)} |",
+           f"| GPUs | {cost.get('gpu_count')}"
+           + (f" ({cost['billed_gpus']} billed)" if (cost.get("billed_gpus") or 0) > (cost.get("gpu_count") or 0)
+              else "") + " |",
+           f"| Total | {_total(cost)} |"]
+    if cost.get("usd_per_million_tokens") is not None:
+        out.append(f"| Per token | {cost['usd_per_million_tokens']:g} USD per million training tokens "
+                   f"({(cost.get('tokens_per_hour') or 0) / 1e6:.1f} M tokens/h) |")
     if cost.get("budget_usd") is not None:
-        out.append(f"| Budget | {cost['budget_usd']} USD (margin {cost.get('budget_margin_usd')} USD) |")
+        margin = cost.get("budget_margin_usd")
+        out.append(f"| Budget | {format_value(cost['budget_usd'])} USD"
+                   + (f" (margin {margin:.2f} USD)" if margin is not None else " (not checked: the hours are unknown)")
+                   + " |")
     return out
+
+
+def _hours(cost: dict[str, Any]) -> str:
+    if cost.get("hours") is None:
+        return "unknown: give train_hours or dataset_tokens"
+    return f"{cost['hours']:.1f} ({_cell(cost.get('hours_how', ''))})"
+
+
+def _total(cost: dict[str, Any]) -> str:
+    if cost.get("total_usd") is None:
+        return "not known without the hours; see the price per token"
+    return f"{cost['total_usd']:.2f} USD"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.render.data import recommendation_dict
+from engine.tally import format_value
 
 if TYPE_CHECKING:
     from engine.recommendation import Recommendation
@@ -32,12 +33,16 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         rows.append(("Set-up", f"gradient checkpointing {'on' if setup.gradient_checkpointing else 'off'}; "
                                f"{strategy}"))
     if platform.get("choice") and platform.get("price_per_gpu_hour_usd") is not None:
+        dated = f", as of {platform['price_as_of']}" if platform.get("price_as_of") else ""
         rows.append(("Platform", f"{rec.entry_name('platform', platform['choice'])} — "
-                                 f"{platform.get('price_per_gpu_hour_usd')} USD per GPU-hour "
-                                 f"({platform.get('price_tier')}, as of {platform.get('price_as_of')})"))
+                                 f"{format_value(platform.get('price_per_gpu_hour_usd'))} USD per GPU-hour "
+                                 f"({platform.get('price_tier')}{dated})"))
     else:
         rows.append(("Platform", "none"))
-    if cost.get("total_usd") is not None:
+    if cost.get("total_usd") is not None and cost.get("hours") is None:
+        rows.append(("Cost", f"{cost['total_usd']:.2f} USD: no rent (the time is unknown: give --train-hours or "
+                             "--dataset-tokens)"))
+    elif cost.get("total_usd") is not None:
         budget = cost.get("budget_usd")
         verdict = "" if budget is None else (" — within budget" if cost["within_budget"]
                                              else f" — over the {budget:g} USD budget")
@@ -45,7 +50,9 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         gpus = f"{billed} GPU" if billed == cost["gpu_count"] else f"{billed} billed GPUs ({cost['gpu_count']} used)"
         rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:.1f} h × {gpus}{verdict}"))
     else:
-        rows.append(("Cost", "per hour only: give --train-hours or --dataset-tokens for a total"))
+        per_token = cost.get("usd_per_million_tokens")
+        rows.append(("Cost", (f"{per_token:g} USD per million training tokens; " if per_token is not None else "")
+                     + "give --train-hours or --dataset-tokens for a total"))
     if rec.blocked:
         rows.append(("Workflow", "none until the setup fits"))
         return rows
