@@ -2,13 +2,13 @@
 
 Encoding: the constraint and derived facts of an evaluation are one fact whose ``tp_fact`` is ``ctx``;
 each catalog entry a rule joins is one fact whose ``tp_fact`` is ``cat:<catalog>`` and whose id is in
-``tp_entry`` (so that catalog attributes named ``kind`` or ``id`` keep their meaning). A rule is one pattern (``m``) on
-the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``; a rule with ``plan:`` adds one
-pattern (``p0``, ``p1`` ...) per plan axis it tests, on facts that each hold one value of that axis (``tp_fact``
-``plan:<axis>``), so that durable-rules evaluates the plan tests once per value, not once per candidate plan. Two housekeeping rules
-per stage keep durable-rules' quirks away: one that always fires on the ctx fact (deleting a
-session where nothing fired crashes), and for every joined catalog a "sink" that stores its entries
-without firing (a fact that no rule matches raises MessageNotHandledException)."""
+``tp_entry`` (so that catalog attributes named ``kind`` or ``id`` keep their meaning). A rule is one pattern
+(``m``) on the ctx fact, or two (``x`` on ctx, ``e`` on the entry) when it has ``for``. A rule with ``plan:``
+adds one pattern (``p0``, ``p1`` ...) per plan axis it tests, on facts that each hold one value of that axis
+(``tp_fact`` ``plan:<axis>``), so that durable-rules evaluates the plan tests once per value, not once per
+candidate plan. Two housekeeping rules per stage keep durable-rules' quirks away: one that always fires on the
+ctx fact (deleting a session where nothing fired crashes), and for every joined catalog and plan axis a "sink"
+that stores its facts without firing (a fact that no rule matches raises MessageNotHandledException)."""
 
 from __future__ import annotations
 

@@ -319,7 +319,7 @@ def training_hours(  # noqa: PLR0917 - positional signature agreed with the engi
         raise ValueError(f"dataset_tokens and epochs must be > 0, got {dataset_tokens} and {epochs}")
     mfu = constants.get("mfu-default")
     flops_per_token = training_flops_per_token(shape, setup)
-    speed, extras = speed_factor(setup, constants)
+    _, extras = speed_factor(setup, constants)
     precision = "bf16" if gpu.bf16 else "fp16"
     compute, floor = time_parts(shape, replace(setup, gpu_count=count), constants, scaling_efficiency)
     scaling = scaling_efficiency ** math.log2(count) if count > 1 else 1.0

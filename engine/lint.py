@@ -30,6 +30,7 @@ from engine.ir import (
     Condition,
     FactRef,
     FactSpec,
+    Group,
     Rule,
     RuleBase,
 )

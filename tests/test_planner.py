@@ -152,7 +152,7 @@ def test_honesty_every_why_not_cites_its_plan_and_a_term_it_loses_on(engine: Eng
             if term == "order":
                 continue
             budget = rec.facts.get("budget_usd")
-            values = {**_TERM_VALUE, "within_budget": lambda p: (
+            values = {**_TERM_VALUE, "within_budget": lambda p, budget=budget: (
                 max(0.0, p.total_usd - budget) if budget is not None and p.total_usd is not None else 0.0)}
             # every earlier term ties, and the cited term is really worse for the rejected plan
             for earlier in planning.objective.terms[:planning.objective.terms.index(term)]:

@@ -210,47 +210,39 @@ class Grid:
         return not hit if effect.kind == "require" else hit
 
     def _apply_effects(self) -> None:
+        """Scores and exclusions of every effect: a 1-D vector when an effect concerns one side only (most do),
+        a 2-D mask when it ties set-up and offer values together."""
         ns, no = self.shape
         self.excluded_by: list[Effect] = []
-        score_s, score_o = np.zeros(ns), np.zeros(no)
-        excl_s, excl_o = np.zeros(ns, dtype=bool), np.zeros(no, dtype=bool)
-        score2: Floats | None = None
-        excl2: Mask | None = None
+        score = [np.zeros(ns), np.zeros(no), np.zeros(self.shape)]
+        excluded = [np.zeros(ns, dtype=bool), np.zeros(no, dtype=bool), np.zeros(self.shape, dtype=bool)]
         for effect in self.effects:
             if effect.decision not in AXES:
                 continue
-            if effect.kind == "score":
-                rows, cols = self.sides_of((*effect.plan, (effect.decision, effect.option)))
-                if cols.all():
-                    score_s += effect.points * rows
-                elif rows.all():
-                    score_o += effect.points * cols
-                else:
-                    score2 = (score2 if score2 is not None else np.zeros(self.shape)) + effect.points * np.outer(
-                        rows, cols)
-                continue
-            if effect.decision in self.lifted and self.pinned.get(effect.decision) == effect.option:
-                continue  # the user pinned this option: the exclusion becomes a warning (pipeline)
-            self.excluded_by.append(effect)
+            if effect.kind != "score":
+                if effect.decision in self.lifted and self.pinned.get(effect.decision) == effect.option:
+                    continue  # the user pinned this option: the exclusion becomes a warning (pipeline)
+                self.excluded_by.append(effect)
             if effect.kind == "require":
-                mask = self.effect_mask(effect)
-                excl2 = mask if excl2 is None else excl2 | mask
+                excluded[2] |= self.effect_mask(effect)
                 continue
-            rows, cols = self.sides_of((*effect.plan, (effect.decision, effect.option)))
-            if cols.all():
-                excl_s |= rows
-            elif rows.all():
-                excl_o |= cols
+            side, mask = self._side(self.sides_of((*effect.plan, (effect.decision, effect.option))))
+            if effect.kind == "score":
+                score[side] = score[side] + effect.points * mask
             else:
-                mask = np.outer(rows, cols)
-                excl2 = mask if excl2 is None else excl2 | mask
-        self.score: Floats = score_s.reshape(ns, 1) + score_o.reshape(1, no)
-        if score2 is not None:
-            self.score = self.score + score2
-        excluded = excl_s.reshape(ns, 1) | excl_o.reshape(1, no)
-        if excl2 is not None:
-            excluded = excluded | excl2
-        self.allowed: Mask = ~excluded
+                excluded[side] = excluded[side] | mask
+        self.score: Floats = score[0].reshape(ns, 1) + score[1].reshape(1, no) + score[2]
+        self.allowed: Mask = ~(excluded[0].reshape(ns, 1) | excluded[1].reshape(1, no) | excluded[2])
+
+    @staticmethod
+    def _side(sides: tuple[Mask, Mask]) -> tuple[int, Mask]:
+        """Which of the set-up vector (0), offer vector (1) or full grid (2) a mask of two sides lives on."""
+        rows, cols = sides
+        if cols.all():
+            return 0, rows
+        if rows.all():
+            return 1, cols
+        return 2, np.outer(rows, cols)
 
     # -- the objective -------------------------------------------------------------------------
     def keys(self, term: str, flat: npt.NDArray[np.int64] | None = None) -> Floats:
@@ -291,14 +283,16 @@ class Grid:
     @property
     def failures(self) -> tuple[dict[str, Mask], npt.NDArray[np.int64]]:
         """Each check's failing cells, and how many checks each cell fails (computed once)."""
-        cached = self.__dict__.get("_failures")
+        cached: tuple[dict[str, Mask], npt.NDArray[np.int64]] | None = self.__dict__.get("_failures")
         if cached is None:
             checks = {"rule": ~self.allowed, "node-size": ~self.node_ok, "memory-fit": ~self.fits,
                       "session-limit": ~self.session_ok}
-            count = sum(m.astype(np.int64) for m in checks.values())
+            count = np.zeros(self.shape, dtype=np.int64)
+            for mask in checks.values():
+                count += mask
             cached = (checks, count)
             self.__dict__["_failures"] = cached
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     def plan(self, flat: int) -> Plan:
         """The plan of one cell, with its estimates."""
@@ -388,8 +382,8 @@ def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
                 f"the chosen plan costs {chosen.total_usd:.2f} USD ({verdict})")
     if term == "score":
         theirs, ours = _points(grid, plan), _points(grid, chosen)
-        only_ours = [f"{rule} {points:+g}" for rule, points in ours.items() if ours[rule] != theirs.get(rule)]
-        only_theirs = [f"{rule} {points:+g}" for rule, points in theirs.items() if theirs[rule] != ours.get(rule)]
+        only_ours = [f"{rule} {points:+g}" for rule, points in ours.items() if points != theirs.get(rule)]
+        only_theirs = [f"{rule} {points:+g}" for rule, points in theirs.items() if points != ours.get(rule)]
         diff = "; ".join(part for part in (
             f"the chosen plan has {', '.join(only_ours)}" if only_ours else "",
             f"it has {', '.join(only_theirs)}" if only_theirs else "") if part)
@@ -421,7 +415,7 @@ def _applies(effect: Effect, plan: Plan) -> bool:
         return False
     if effect.decision not in AXES:
         return False
-    return (plan.get(effect.decision) == effect.option) != (effect.kind == "require")
+    return bool((plan.get(effect.decision) == effect.option) != (effect.kind == "require"))
 
 
 def scoring_effects(effects: Sequence[Effect], plan: Plan) -> list[Effect]:

@@ -80,9 +80,9 @@ def reference(engine: Engine, facts: Mapping[str, Any], rec: Recommendation) -> 
                 hit = values[decision] == option
                 if kind == "score" and hit:
                     score += points
-                elif (kind == "exclude" and hit) or (kind == "require" and not hit):
-                    if not (lifted and pinned.get(decision) == option):
-                        excluded = True
+                elif ((kind == "exclude" and hit) or (kind == "require" and not hit)) and not (
+                        lifted and pinned.get(decision) == option):
+                    excluded = True
             if excluded:
                 continue
             seconds = max(compute / gpu.training_tflops, floor)

@@ -17,7 +17,6 @@ from engine.ir import CatalogEntry, Rule, RuleBase
 from engine.runtime import Firing
 from engine.tally import render_template
 
-
 ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank")   # the constraints the estimators read
 MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped first)
 

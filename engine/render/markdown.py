@@ -78,7 +78,8 @@ def _cost_section(d: dict[str, Any]) -> list[str]:
     if not platform.get("choice") or platform.get("price_per_gpu_hour_usd") is None:
         return []
     out = ["", "## Cost", "", "| Item | Value |", "|---|---|",
-           f"| Price | {format_value(platform['price_per_gpu_hour_usd'])} USD per GPU-hour ({platform['price_tier']}) |",
+           f"| Price | {format_value(platform['price_per_gpu_hour_usd'])} USD per GPU-hour "
+           f"({platform['price_tier']}) |",
            f"| Price source | {_cell(platform['price_source'])}"
            + (f", as of {platform['price_as_of']}" if platform.get("price_as_of") else "") + " |",
            f"| Hours | {_hours(cost)} |",

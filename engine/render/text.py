@@ -74,9 +74,7 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
         for axis, label in (("gradient_checkpointing", "gradient checkpointing"), ("gpu_count", "GPU count")):
             value = rec.plan.get(axis)
             shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
-            if axis == "gradient_checkpointing" and rec.facts.get(axis) in ("true", "false"):
-                out.append((label, f"{shown}, as given", "constraint", ""))
-            elif axis == "gpu_count" and rec.facts.get(axis) is not None:
+            if rec.facts.get(axis) not in (None, "auto"):
                 out.append((label, f"{shown}, as given", "constraint", ""))
             else:
                 out.append((label, f"{shown}: {axis_reason(rec.planning.rejections.get(axis, []), axis, value)}",
