@@ -143,7 +143,8 @@ def _evaluate(engine: Engine, constraints: Mapping[str, Any]) -> tuple[dict[str,
 
 def _comparable(rule: Rule) -> Rule:
     """The rule without positions, so moving a rule (or the rules directory) is not a change."""
-    return dataclasses.replace(rule, loc=_NOWHERE, when=_strip(rule.when), where=_strip(rule.where))
+    return dataclasses.replace(rule, loc=_NOWHERE, when=_strip(rule.when), where=_strip(rule.where),
+                               plan=tuple(_strip(c) for c in rule.plan))
 
 
 _NOWHERE = Location("", 0, 0)

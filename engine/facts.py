@@ -40,6 +40,9 @@ def normalise(raw: Mapping[str, Any], rulebase: RuleBase) -> dict[str, Any]:
     for name, spec in specs.items():
         if name not in out and spec.default is not None:
             out[name] = spec.default
+    if "owned_gpu_count" in out and "owned_gpu" not in out:
+        raise ConstraintError("owned_gpu_count", "needs owned_gpu, the GPU you own (e.g. --owned-gpu rtx-4090 "
+                                                 "--owned-gpu-count 2)")
     if "model" not in out and "model_params_b" not in out:
         raise ConstraintError("model", "name a catalog model (e.g. --model llama-3.1-8b) or give the size "
                                        "with model_params_b (e.g. --model-params-b 7)")

@@ -120,7 +120,7 @@ class Rule:
         walk(self.when, False)
         walk(self.where, True)
         for text in (self.because, *(a.message for a in self.actions)):
-            names.update(m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) != "entry")
+            names.update(m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) not in ("entry", "plan"))
         return frozenset(names)
 
 

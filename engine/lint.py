@@ -415,7 +415,7 @@ def model_rule(rule: Rule, rulebase: RuleBase, space: Space) -> RuleModel:
              if (m := _meet(b, p)) is not None and space.satisfiable(m)]
     empty = [
         f"{c.subject} {OPERATORS[c.op].text} {c.value!r}"
-        for c in _walk(rule.when)
+        for c in (*_walk(rule.when), *_walk(plan_condition(rule)))
         if not _leaf(c, False, domains)
     ]
     model = RuleModel(rule, [], bool(boxes), empty)
@@ -545,13 +545,17 @@ class _Linter:
                     if model.empty_tests
                     else "; its tests contradict each other"
                 )
+                plan_only = bool(rule.plan) and bool(to_boxes(rule.when, self.space.domains)) and not to_boxes(
+                    plan_condition(rule), self.space.domains)
+                part, over = ("'plan'", "the plan axes' values") if plan_only else ("'when'", "the facts' domains")
                 self.add(
                     rule.loc,
                     "error",
                     "never-fires",
                     [rule.id],
-                    f"'when' can never hold over the facts' domains{detail}",
-                    "correct the values or operators so that some constraints satisfy 'when'",
+                    f"{part} can never hold over {over}{detail}",
+                    f"correct the values or operators so that some {'plans' if plan_only else 'constraints'} "
+                    f"satisfy {part}",
                 )
             elif not model.cases and rule.join is not None:
                 self.add(
@@ -627,8 +631,10 @@ class _Linter:
                 verdict = _disagree(ta, tb) or _disagree(tb, ta)
                 if verdict is None:
                     continue
-                if verdict[0] == "overlap" and any(f.startswith(PLAN_PREFIX) for f in meet):
-                    continue  # an exclusion limited to some plans leaves the score to count in the others
+                if any(f.startswith(PLAN_PREFIX) for f in meet):
+                    # limited to some plans: the planner chooses the others (the score counts there, the
+                    # required option has plans the exclusion does not touch)
+                    continue
                 rank = 2 if verdict[0] == "conflict" else 1
                 if worst is None or rank > worst[0]:
                     worst = (rank, verdict[0], verdict[1], self.describe(meet))
@@ -691,9 +697,16 @@ class _Linter:
         facts = case.box.keys() | {f for m in rivals for f in m.facts}
         if not rivals or self.space.size(case.box, facts) > MAX_WORLDS:
             return None
-        if all(self.removed(decision, option, w, rivals) for w in self.space.worlds(case.box, facts)):
-            return [m.rule.id for m in rivals]
-        return None
+        responsible: set[str] = set()
+        everywhere = {m.rule.id for m in rivals}
+        for world in self.space.worlds(case.box, facts):
+            by = {m.rule.id for m in rivals if self.removed(decision, option, world, [m])}
+            if not by:
+                return None
+            responsible |= by
+            everywhere &= by
+        # the rules that take it away in every world say it best; else every rule that takes part
+        return [m.rule.id for m in rivals if m.rule.id in (everywhere or responsible)]
 
     def check_pre_empted(self) -> None:
         for model in self.models.values():

@@ -379,6 +379,8 @@ class _RuleBuilder:
         if join in self.loader.broken:  # its catalog file has problems of its own: check only the facts
             if "when" in self.raw:
                 self.condition(self.raw["when"], ("when",), None)
+            if "plan" in self.raw:
+                self.plan_clause(self.raw["plan"])
             return None
         if join is not None:
             catalog = self.catalogs.get(join)
@@ -502,26 +504,27 @@ class _RuleBuilder:
 
     def check_operand(self, subject: str, op: str, operand: Any, fact: FactSpec, path: Path_) -> None:
         values = operand if isinstance(operand, list) else [operand]
+        what = "plan axis" if self.loader.plan_axes.get(subject) is fact else "fact"
         for value in values:
             if OPERATORS[op].operand == "bool":
                 continue
             if fact.type in ("number", "integer"):
                 if not isinstance(value, int | float) or isinstance(value, bool):
-                    self.error(path, f"fact '{subject}' is a number; {op} {value!r} is not")
+                    self.error(path, f"{what} '{subject}' is a number; {op} {value!r} is not")
             elif fact.type == "bool":
                 if not isinstance(value, bool):
-                    self.error(path, f"fact '{subject}' is true or false; {op} {value!r} is not")
+                    self.error(path, f"{what} '{subject}' is true or false; {op} {value!r} is not")
             elif fact.type == "enum":
                 if str(value) not in fact.values:
-                    self.error(path, f"fact '{subject}' has no value '{value}'{did_you_mean(str(value), fact.values)}"
+                    self.error(path, f"{what} '{subject}' has no value '{value}'{did_you_mean(str(value), fact.values)}"
                                      f"; allowed: {', '.join(fact.values)}")
             elif fact.type == "catalog":
                 catalog = self.catalogs.get(fact.catalog)
                 if catalog is not None and catalog.by_id(str(value)) is None:
-                    self.error(path, f"fact '{subject}': unknown {fact.catalog} id '{value}'"
+                    self.error(path, f"{what} '{subject}': unknown {fact.catalog} id '{value}'"
                                      f"{did_you_mean(str(value), catalog.ids())}")
             if OPERATORS[op].operand == "number" and fact.type not in ("number", "integer"):
-                self.error(path, f"'{op}' compares numbers, but fact '{subject}' is {fact.type}")
+                self.error(path, f"'{op}' compares numbers, but {what} '{subject}' is {fact.type}")
 
     # -- actions -------------------------------------------------------------------------------
     def actions(self, raw: Any, catalog: Catalog | None) -> list[Action]:
@@ -608,7 +611,15 @@ class _RuleBuilder:
         for match in PLACEHOLDER.finditer(text):
             head, attr = match.group(1), match.group(2)
             if head == "plan":
-                if attr not in self.tested_axes:
+                axes = self.loader.plan_axes
+                if self.stage != "plan":
+                    if "plan" not in self.raw:
+                        self.error(path, f"placeholder '{match.group(0)}' names a plan value, which only rules of "
+                                         f"the plan stage have; this rule set runs in the {self.stage} stage")  # plan_clause (or the first placeholder below) already said plan: belongs to the plan stage
+                elif attr not in axes:
+                    self.error(path, f"placeholder '{match.group(0)}': unknown plan axis '{attr}'"
+                                     f"{did_you_mean(str(attr), axes)}; plan axes: {', '.join(axes)}")
+                elif attr not in self.tested_axes:
                     self.error(path, f"placeholder '{match.group(0)}' needs the plan axis '{attr}' in the rule's "
                                      f"plan: clause (it names the plan value the rule matched)")
             elif head == "entry":

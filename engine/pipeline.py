@@ -130,8 +130,9 @@ class _Run:
         )
 
     def _evaluate(self, stage: str, ctx: Mapping[str, Any] | None = None) -> list[Firing]:
-        values = self.engine.planner.plan_values() if stage == "plan" else None
-        return self.engine.runtime.evaluate(stage, self.ctx if ctx is None else ctx, self.engine.entries, values)
+        facts = self.ctx if ctx is None else ctx
+        values = self.engine.planner.plan_values(facts) if stage == "plan" else None
+        return self.engine.runtime.evaluate(stage, facts, self.engine.entries, values)
 
     def _record(self, stage: str, firings: list[Firing]) -> list[tuple[Advisory, tuple[tuple[str, Any], ...]]]:
         """Trace the firings; collect the warnings they raise (with the plan values they are limited to)."""
@@ -291,13 +292,13 @@ class _Run:
                          f"{format_value(self.facts['train_hours'])} h")
         elif "dataset_tokens" in self.facts:
             tokens = float(self.facts["dataset_tokens"]) * float(self.facts.get("epochs", 1))
-            ideas.append(f"train on at most {tokens * share:.3g} tokens instead of {tokens:.3g} "
+            ideas.append(f"train on at most {_tokens(tokens * share)} tokens instead of {_tokens(tokens)} "
                          f"({share:.0%} of dataset_tokens × epochs)")
         if not self.facts.get("preemptible_ok"):
             spot = self._what_if({"preemptible_ok": True})
             if spot is not None and spot.total_usd is not None and spot.total_usd < plan.total_usd:
                 ideas.append(f"allow spot/community GPUs (preemptible_ok): {spot.total_usd:.2f} USD ({describe(spot)})")
-        smaller = self._smaller_model(budget)
+        smaller = self._smaller_model(budget, plan)
         if smaller:
             ideas.append(smaller)
         self._warn("over-budget-plan", f"no plan is within the budget of {budget:g} USD: the cheapest, "
@@ -312,17 +313,30 @@ class _Run:
         effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
         return self.engine.planner.search(facts, self.shape, effects).result.best
 
-    def _smaller_model(self, budget: float) -> str:
-        """The largest generic model size, below this one, whose cheapest plan is within budget."""
+    def _smaller_model(self, budget: float, plan: Plan) -> str:
+        """The largest smaller generic model whose cheapest plan is within budget: cost grows about linearly
+        with the parameters (faster when the smaller model also needs fewer GPUs), so the sizes up to four
+        times the budget's share are tried, largest first, three at most."""
+        assert plan.total_usd is not None
+        target = self.shape.params_b * budget / plan.total_usd if plan.total_usd > 0 else 0.0
+        sizes = [size for size in SMALLER_MODELS_B if size < self.shape.params_b and size <= 4 * target][:3]
+        if not sizes:
+            return ""
         firings = self._evaluate("plan")
         effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
-        for size in SMALLER_MODELS_B:
-            if size >= self.shape.params_b:
-                continue
-            plan = self.engine.planner.search(self.facts, memory.generic_shape(size), effects).result.best
-            if plan is not None and plan.total_usd is not None and plan.total_usd <= budget:
-                return f"a model of about {size:g}B parameters: {plan.total_usd:.2f} USD ({describe(plan)})"
+        for size in sizes:
+            found = self.engine.planner.search(self.facts, memory.generic_shape(size), effects).result.best
+            if found is not None and found.total_usd is not None and found.total_usd <= budget:
+                return f"a model of about {size:g}B parameters: {found.total_usd:.2f} USD ({describe(found)})"
         return ""
 
 
-SMALLER_MODELS_B = (70.0, 32.0, 14.0, 8.0, 3.0, 1.0)   # sizes tried when a budget is too small
+SMALLER_MODELS_B = (70.0, 32.0, 14.0, 8.0, 3.0, 1.0, 0.5)   # sizes suggested when a budget is too small
+
+
+def _tokens(count: float) -> str:
+    """A token count as people write it: 27.3 M, 1.2 B."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if count >= size:
+            return f"{count / size:.3g} {unit}"
+    return f"{count:.0f}"

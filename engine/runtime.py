@@ -85,6 +85,7 @@ class DurableRuntime:
         self._stages = {s.stage: s for s in stages}
         self._parts: dict[str, tuple[_Part, ...]] = {}
         self._entries_json: dict[tuple[str, int], tuple[tuple[object, ...], str]] = {}
+        self._plan_json: dict[tuple[Any, ...], str] = {}   # plan-value facts as JSON, per set of values
         self._sessions = itertools.count(1)
         with _DURABLE_LOCK:
             for stage in stages:
@@ -173,24 +174,32 @@ class DurableRuntime:
                       plan_values: Mapping[str, Sequence[Any]]) -> str:
         """The joined catalogs' entry facts and the plan-value facts as JSON (each prefixed by a comma),
         built once per catalog and value-list object."""
-        sources = (*(catalogs.get(catalog, ()) for catalog in part.joined_catalogs),
-                   *(plan_values.get(axis, ()) for axis in part.plan_axes))
+        sources = tuple(catalogs.get(catalog, ()) for catalog in part.joined_catalogs)
         cached = self._entries_json.get((stage, index))
         if cached is not None and all(a is b for a, b in zip(cached[0], sources, strict=True)):
-            return cached[1]
-        pieces = []
-        for catalog, entries in zip(part.joined_catalogs, sources, strict=False):
-            for entry in entries:
-                fact = {ENTRY_KEY: entry.id, **_scalars(entry.attrs), "sid": _SID_MARK,
-                        "id": f"{catalog}:{entry.id}", FACT_KEY: entry_kind(catalog)}
-                pieces.append("," + fact_json(fact))
-        for axis in part.plan_axes:
-            for value in plan_values.get(axis, ()):
-                fact = {axis: value, "sid": _SID_MARK, "id": f"plan:{axis}:{value}", FACT_KEY: plan_kind(axis)}
-                pieces.append("," + fact_json(fact))
-        text = "".join(pieces)
-        self._entries_json[(stage, index)] = (sources, text)  # holding the sources keeps their ids from reuse
-        return text
+            text = cached[1]
+        else:
+            pieces = []
+            for catalog, entries in zip(part.joined_catalogs, sources, strict=True):
+                for entry in entries:
+                    fact = {ENTRY_KEY: entry.id, **_scalars(entry.attrs), "sid": _SID_MARK,
+                            "id": f"{catalog}:{entry.id}", FACT_KEY: entry_kind(catalog)}
+                    pieces.append("," + fact_json(fact))
+            text = "".join(pieces)
+            self._entries_json[(stage, index)] = (sources, text)  # holding the sources keeps their ids from reuse
+        if not part.plan_axes:
+            return text
+        key = (stage, index, tuple(tuple(plan_values.get(axis, ())) for axis in part.plan_axes))
+        values_text = self._plan_json.get(key)
+        if values_text is None:
+            values_text = "".join(
+                "," + fact_json({axis: value, "sid": _SID_MARK, "id": f"plan:{axis}:{value}",
+                                 FACT_KEY: plan_kind(axis)})
+                for axis in part.plan_axes for value in plan_values.get(axis, ()))
+            if len(self._plan_json) >= 256:
+                self._plan_json.pop(next(iter(self._plan_json)))
+            self._plan_json[key] = values_text
+        return text + values_text
 
 
 # The C core's limits (durable's rules.h; measured, docs/performance.md): 4,096 rules per ruleset; more

@@ -20,9 +20,11 @@ def test_13b_on_four_gpus_excludes_unsloth_with_reason(cli: Cli) -> None:
     # tool-multi-gpu-limited tests the plan (gpu_count > 1); with the count pinned to 4 every unsloth plan has 4
     (unsloth,) = [e for e in data["tool"]["excluded"] if e["id"] == "unsloth"]
     assert unsloth["rules"] == ["tool-multi-gpu-limited"]
-    assert unsloth["because"] == [
-        "rule tool-multi-gpu-limited (for gpu_count = 4): Unsloth's multi-GPU support is limited (the seed's "
-        "matrix; in 2026 only with manual accelerate/DeepSpeed/FSDP set-up), so it is not planned on 4 GPUs"]
+    (because,) = unsloth["because"]  # the rule's reason for the one count in play, naming the rule and the plans
+    assert ("Unsloth's multi-GPU support is limited (the seed's matrix; in 2026 only with manual "
+            "accelerate/DeepSpeed/FSDP set-up), so it is not planned on 4 GPUs") in because
+    assert "tool-multi-gpu-limited" in because and "gpu_count = 4" in because
+    assert "2 GPUs" not in because and "8 GPUs" not in because
     assert data["tool"]["choice"] != "unsloth"
     assert data["method"]["choice"] == "lora"
     assert data["hardware"]["count"] == 4
@@ -52,12 +54,32 @@ def test_set_and_flags_and_profile_combine(cli: Cli) -> None:
     assert constraints["model"] == "mistral-7b-v0.3"
 
 
+def test_gradient_checkpointing_pins_the_plan_from_a_flag_or_a_yaml_boolean(cli: Cli, tmp_path: Path) -> None:
+    code, out, _ = cli("recommend", "--model", "llama-3.1-8b", "--gradient-checkpointing", "false",
+                       "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["constraints"]["gradient_checkpointing"] == "false"
+    assert data["memory"]["setup"]["gradient_checkpointing"] is False
+    assert data["derived"]["chosen_gradient_checkpointing"]["value"] is False
+    profile = tmp_path / "p.yaml"
+    profile.write_text("constraints:\n  model: llama-3.1-8b\n  gradient_checkpointing: true\n")  # YAML true
+    code, out, _ = cli("recommend", str(profile), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["constraints"]["gradient_checkpointing"] == "true"
+    assert data["memory"]["setup"]["gradient_checkpointing"] is True
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--gpu-count", "0"], "tuneplan: error: constraint 'gpu_count': must be at least 1 (GPUs), got '0'"),
     (["--method", "qlor"], "tuneplan: error: constraint 'method': 'qlor' is not allowed (did you mean 'qlora'?)"),
     (["--set", "gpu_cnt=2"], "tuneplan: error: constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?)"),
     (["--budget-usd", "nan"], "tuneplan: error: constraint 'budget_usd': expected a finite number (USD), got 'nan'"),
     (["--gpu", "a100"], "tuneplan: error: constraint 'gpu': unknown gpus id 'a100' (did you mean"),
+    (["--gradient-checkpointing", "yes"], "tuneplan: error: constraint 'gradient_checkpointing': 'yes' is not "
+                                          "allowed; allowed: auto, true, false"),
+    (["--owned-gpu", "h100"], "tuneplan: error: constraint 'owned_gpu': unknown gpus id 'h100' (did you mean"),
 ])
 def test_bad_constraints_exit_1_naming_the_fact(cli: Cli, argv: list[str], message: str) -> None:
     code, out, err = cli("recommend", "--model", "llama-3.1-8b", *argv)

@@ -98,6 +98,34 @@ def test_duplicate_rule(rules_copy: Path) -> None:
     ]
 
 
+def test_duplicate_plan_clauses_over_the_axis_values(rules_copy: Path) -> None:
+    # gpu_count takes the values 1, 2, 4, 8: "gte 4" and "in [4, 8]" are the same plans; the axis order differs
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-full-on-many
+    description: Full fine-tuning on four or more GPUs favours a tool with full multi-GPU support.
+    for: tools
+    where: {multi_gpu: full}
+    plan: {method: full, gpu_count: {gte: 4}}
+    then: {score: {tool: 1}}
+    because: "{entry.name}: {plan.method} on {plan.gpu_count} GPUs"
+  - id: seeded-full-on-many-again
+    description: The same rule again.
+    for: tools
+    where: {multi_gpu: full}
+    plan: {gpu_count: {in: [4, 8]}, method: full}
+    then: {score: {tool: 1}}
+    because: "again"
+""",
+    )
+    assert findings_of(rb, "duplicate") == [
+        f"{where(rules_copy)}:13:5: [error] duplicate: seeded-full-on-many, seeded-full-on-many-again: "
+        "'seeded-full-on-many-again' has the same conditions and actions as 'seeded-full-on-many' "
+        f"({where(rules_copy)}:6); both fire together and count twice (fix: delete one of them or merge their "
+        "sources into one rule)"
+    ]
+
+
 def test_subsumed_rule(rules_copy: Path) -> None:
     rb = seed(
         rules_copy,

@@ -193,9 +193,9 @@ def test_plan_axis_values_are_checked_like_facts(rules_copy: Path) -> None:
     because: values
 """)
     assert errors_of(rules_copy) == [
-        "extra.yaml:9:7: rule 'extra-values': fact 'gpu': unknown gpus id 'h1000' (did you mean 'h100-80gb'?)",
-        "extra.yaml:10:7: rule 'extra-values': fact 'gpu_count' is a number; gt 'two' is not",
-        "extra.yaml:11:7: rule 'extra-values': fact 'gradient_checkpointing' is true or false; eq 'yes please' "
+        "extra.yaml:9:7: rule 'extra-values': plan axis 'gpu': unknown gpus id 'h1000' (did you mean 'h100-80gb'?)",
+        "extra.yaml:10:7: rule 'extra-values': plan axis 'gpu_count' is a number; gt 'two' is not",
+        "extra.yaml:11:7: rule 'extra-values': plan axis 'gradient_checkpointing' is true or false; eq 'yes please' "
         "is not",
     ]
 

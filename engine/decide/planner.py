@@ -342,8 +342,7 @@ def _rejections(grid: Grid, axis: str, codes: npt.NDArray[np.int64], best_of: Ma
         if axis in grid.pinned and grid.pinned[axis] != option:
             out.append(Rejection(axis, option, "pinned", f"{axis} is pinned to {_v(grid.pinned[axis])}"))
             continue
-        cells = (codes == code).reshape(grid.shape)
-        out.extend(_failures(grid, axis, option, cells))
+        out.extend(_failures(grid, axis, option, grid.sides_of(((axis, option),))))
     return out
 
 
@@ -423,10 +422,18 @@ def scoring_effects(effects: Sequence[Effect], plan: Plan) -> list[Effect]:
     return [e for e in effects if e.kind == "score" and _applies(e, plan)]
 
 
-def _failures(grid: Grid, axis: str, option: Any, cells: Mask) -> list[Rejection]:
-    """Why no plan with this option is viable: the failures of its nearest-to-viable plans, one per kind."""
-    if not cells.any():
+def _failures(grid: Grid, axis: str, option: Any, sides: tuple[Mask, Mask]) -> list[Rejection]:
+    """Why no plan with this option is viable: rules that exclude every one of its plans, if any; else the
+    failures of its nearest-to-viable plans (fewest failed checks), one per kind of check."""
+    rows, cols = sides
+    if not rows.any() or not cols.any():
         return [Rejection(axis, option, "not-offered", _not_offered(grid, axis, option))]
+    everywhere = [e for e in grid.excluded_by if e.kind != "require" and _covers(grid, e, rows, cols)]
+    if everywhere:
+        plan = grid.plan(int(np.flatnonzero(np.outer(rows, cols))[0]))
+        return [Rejection(axis, option, everywhere[0].rule.id, "; ".join(_rule_text(e) for e in everywhere),
+                          tuple(dict.fromkeys(e.rule.id for e in everywhere)), plan)]
+    cells = np.outer(rows, cols)
     checks, fails = grid.failures
     fewest = int(np.min(np.where(cells, fails, 99)))
     near = cells & (fails == fewest)
@@ -441,6 +448,9 @@ def _failures(grid: Grid, axis: str, option: Any, cells: Mask) -> list[Rejection
         plan = grid.plan(flat)
         i, j = divmod(flat, grid.shape[1])
         if name == "rule":
+            flat = _fewest_rules(grid, group)
+            plan = grid.plan(flat)
+            i, j = divmod(flat, grid.shape[1])
             effects = [e for e in grid.excluded_by if grid.effect_hits(e, i, j)]
             text = "; ".join(_rule_text(e) for e in effects)
             out.append(Rejection(axis, option, effects[0].rule.id if effects else "rule", text,
@@ -458,7 +468,27 @@ def nearest_failures(grid: Grid) -> list[Rejection]:
         what = "set-up" if grid.shape[0] == 0 else "GPU offer"
         pins = ", ".join(f"{a} = {_v(v)}" for a, v in grid.pinned.items())
         return [Rejection("plan", None, "not-offered", f"no {what} is left{f' with {pins}' if pins else ''}")]
-    return _failures(grid, "plan", None, np.ones(grid.shape, dtype=bool))
+    return _failures(grid, "plan", None, (np.ones(grid.shape[0], dtype=bool), np.ones(grid.shape[1], dtype=bool)))
+
+
+def _covers(grid: Grid, effect: Effect, rows: Mask, cols: Mask) -> bool:
+    """Whether an exclusion applies to every plan of rows x cols (checked on the two sides, not the grid)."""
+    e_rows, e_cols = grid.sides_of((*effect.plan, (effect.decision, effect.option)))
+    return bool(np.all(e_rows[rows]) and np.all(e_cols[cols]))
+
+
+def _fewest_rules(grid: Grid, group: Mask) -> int:
+    """The plan of a rule-rejected group that the fewest rules exclude (the first in catalog order among them)."""
+    flat = np.flatnonzero(group)
+    count = np.zeros(flat.size, dtype=np.int64)
+    i, j = np.divmod(flat, grid.shape[1])
+    for effect in grid.excluded_by:
+        if effect.kind == "require":
+            count += grid.effect_mask(effect)[i, j]
+        else:
+            e_rows, e_cols = grid.sides_of((*effect.plan, (effect.decision, effect.option)))
+            count += e_rows[i] & e_cols[j]
+    return int(flat[int(np.argmin(count))])
 
 
 def _nearest(grid: Grid, group: Mask, check: str) -> int:
@@ -480,7 +510,7 @@ def _rule_text(effect: Effect) -> str:
 def _check_text(grid: Grid, check: str, plan: Plan) -> str:
     s, o = plan.setup, plan.offer
     if check == "memory-fit":
-        return (f"does not fit: {describe(plan)} needs {plan.per_gpu_gib:.1f} GiB per GPU, and a {o.gpu} holds "
+        return (f"does not fit: {describe(plan)} needs {plan.per_gpu_gib:.1f} GiB per GPU, and one {o.gpu} holds "
                 f"{plan.usable_gib:.1f} GiB after the headroom")
     if check == "node-size":
         return f"{o.platform} offers at most {o.max_gpus} {o.gpu} per machine, and the plan needs {s.gpu_count}"

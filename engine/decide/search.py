@@ -47,9 +47,11 @@ class Planner:
         self._entries = {name: {e.id: e for e in c.entries} for name, c in self.rulebase.catalogs.items()}
         self.headroom = float(self.constants.get("gpu-headroom-fraction"))
 
-    def plan_values(self) -> dict[str, tuple[Any, ...]]:
-        """The values asserted into durable-rules for rules with a ``plan:`` clause."""
-        return self.values
+    def plan_values(self, facts: Mapping[str, Any] | None = None) -> dict[str, tuple[Any, ...]]:
+        """The values asserted into durable-rules for rules with a ``plan:`` clause: every value of each axis,
+        or only the pinned one for an axis the constraints fix."""
+        pinned = space.pins(facts or {})
+        return {axis: (pinned[axis],) if axis in pinned else values for axis, values in self.values.items()}
 
     def effects(self, firings: Sequence[Firing], rules: Mapping[str, Rule]) -> list[Effect]:
         """What the fired rules do to plans (one effect per firing and plan action)."""

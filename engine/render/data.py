@@ -126,6 +126,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
     out["trace"] = {"engine": "durable-rules", "rules_digest": rec.rulebase.digest[:16], "fired": [
         {"rule": s.rule.id, "stage": s.stage, "ruleset": s.rule.ruleset, "matched": s.matched(),
          **({"entry": s.firing.entry_id} if s.firing.entry_id else {}),
+         **({"plan": {axis: value for axis, value in s.firing.plan}} if s.firing.plan else {}),
          "derived": s.effects(), "because": s.because, "source": s.rule.source}
         for s in rec.trace]}
     return out
