@@ -613,9 +613,9 @@ class _RuleBuilder:
             if head == "plan":
                 axes = self.loader.plan_axes
                 if self.stage != "plan":
-                    if "plan" not in self.raw:
+                    if "plan" not in self.raw:  # with a plan: clause, plan_clause has said it already
                         self.error(path, f"placeholder '{match.group(0)}' names a plan value, which only rules of "
-                                         f"the plan stage have; this rule set runs in the {self.stage} stage")  # plan_clause (or the first placeholder below) already said plan: belongs to the plan stage
+                                         f"the plan stage have; this rule set runs in the {self.stage} stage")
                 elif attr not in axes:
                     self.error(path, f"placeholder '{match.group(0)}': unknown plan axis '{attr}'"
                                      f"{did_you_mean(str(attr), axes)}; plan axes: {', '.join(axes)}")

@@ -87,7 +87,7 @@ class PlanResult:
                         plan = grid.plan(int(order[position]))
                         best_of[plan.get(axis)] = plan
                 alternatives[axis] = best_of
-                rejections[axis] = _rejections(grid, axis, codes, best_of, self.best)
+                rejections[axis] = _rejections(grid, axis, best_of, self.best)
             self._explained = (alternatives, rejections)
             self._grid = None   # the arrays are not needed any more
         return self._explained
@@ -329,10 +329,9 @@ def plan_grid(grid: Grid) -> PlanResult:
 
 
 # -- explanations ----------------------------------------------------------------------------------
-def _rejections(grid: Grid, axis: str, codes: npt.NDArray[np.int64], best_of: Mapping[Any, Plan],
-                chosen: Plan | None) -> list[Rejection]:
+def _rejections(grid: Grid, axis: str, best_of: Mapping[Any, Plan], chosen: Plan | None) -> list[Rejection]:
     out: list[Rejection] = []
-    for code, option in enumerate(grid.values[axis]):
+    for option in grid.values[axis]:
         if chosen is not None and chosen.get(axis) == option:
             continue
         if option in best_of:
