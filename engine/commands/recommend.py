@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
         if spec.type == "bool":
             group.add_argument(flag, dest=f"fact_{name}", nargs="?", const="true", metavar="true|false",
                                help=f"{description}{default}")
+        elif spec.type == "enum" and "true" in spec.values:  # tri-state (auto|true|false): the bare flag is true
+            group.add_argument(flag, dest=f"fact_{name}", nargs="?", const="true", metavar="|".join(spec.values),
+                               help=f"{description}{default}")
         else:
             group.add_argument(flag, dest=f"fact_{name}", metavar=spec.type.upper(),
                                help=f"{description}{unit}{allowed}{default}")
