@@ -62,6 +62,9 @@ def test_gradient_checkpointing_pins_the_plan_from_a_flag_or_a_yaml_boolean(cli:
     assert data["constraints"]["gradient_checkpointing"] == "false"
     assert data["memory"]["setup"]["gradient_checkpointing"] is False
     assert data["derived"]["chosen_gradient_checkpointing"]["value"] is False
+    code, out, _ = cli("recommend", "--model", "llama-3.1-8b", "--gradient-checkpointing", "--format", "json")
+    assert code == 0  # the bare flag (as the README writes it) means true
+    assert json.loads(out)["constraints"]["gradient_checkpointing"] == "true"
     profile = tmp_path / "p.yaml"
     profile.write_text("constraints:\n  model: llama-3.1-8b\n  gradient_checkpointing: true\n")  # YAML true
     code, out, _ = cli("recommend", str(profile), "--format", "json")
