@@ -269,7 +269,7 @@ def speed_factor(setup: TrainingSetup, constants: MemoryConstants) -> tuple[floa
     if setup.method == "qlora":
         speed /= constants.get("qlora-time-factor")
         extras.append(f"QLoRA dequantization x{constants.get('qlora-time-factor'):g}")
-    if setup.tool_savings == "unsloth":
+    if setup.tool_savings == "unsloth" and setup.method != "full":  # its benchmarks are (Q)LoRA runs
         speed *= constants.get("unsloth-speedup-factor")
         extras.append(f"Unsloth {constants.get('unsloth-speedup-factor'):g}x faster")
     return speed, extras
@@ -280,10 +280,9 @@ def time_parts(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstan
     """Seconds per training token of the whole run as (compute, floor): ``compute`` on GPUs of 1 dense TFLOPS
     (divide by the GPU's TFLOPS), ``floor`` the launch-bound minimum whatever the GPU; a run takes the larger.
     Each doubling of ``setup.gpu_count`` keeps ``scaling_efficiency`` of linear speed-up."""
-    speed, _ = speed_factor(setup, constants)
     scaling = scaling_efficiency ** math.log2(setup.gpu_count) if setup.gpu_count > 1 else 1.0
     gpus = setup.gpu_count * scaling
-    compute = training_flops_per_token(shape, setup) / (gpus * 1e12 * constants.get("mfu-default") * speed)
+    compute = training_flops_per_token(shape, setup) / (gpus * 1e12 * effective_mfu(setup, constants))
     return compute, step_floor_seconds(shape, setup, constants) / (setup.seq_len * setup.batch_size) / gpus
 
 
@@ -291,12 +290,18 @@ _STEP_FLOOR = {"full": "step-floor-ms-per-layer-full", "lora": "step-floor-ms-pe
                "qlora": "step-floor-ms-per-layer-qlora"}
 
 
+def effective_mfu(setup: TrainingSetup, constants: MemoryConstants) -> float:
+    """mfu-default times the set-up's speed factors, capped at mfu-ceiling (no training run beats it)."""
+    speed, _ = speed_factor(setup, constants)
+    return min(constants.get("mfu-default") * speed, constants.get("mfu-ceiling"))
+
+
 def step_floor_seconds(shape: ModelShape, setup: TrainingSetup, constants: MemoryConstants) -> float:
     """The shortest optimizer step one GPU runs (kernel launches per layer), in seconds."""
     floor = constants.get(_STEP_FLOOR[setup.method]) * shape.layers / 1000.0
     if setup.gradient_checkpointing:
         floor *= constants.get("step-floor-checkpointing-factor")
-    if setup.tool_savings == "unsloth":
+    if setup.tool_savings == "unsloth" and setup.method != "full":
         floor /= constants.get("unsloth-speedup-factor")
     return floor
 
@@ -333,6 +338,7 @@ def training_hours(  # noqa: PLR0917 - positional signature agreed with the engi
     explanation = (
         f"{flops_per_token / shape.params:.1f} x N FLOPs/token x {dataset_tokens * epochs:.3g} tokens on "
         f"{count} x {gpu.id} at {gpu.training_tflops:g} {precision} TFLOPS, "
-        f"MFU {mfu:.0%} (mfu-default){detail}{multi}"
+        f"MFU {mfu:.0%} (mfu-default; {effective_mfu(setup, constants):.0%} with the speed factors, at most "
+        f"mfu-ceiling){detail}{multi}"
     )
     return hours, explanation

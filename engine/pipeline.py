@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,7 @@ class _Run:
             self._explain_no_plan()
         else:
             self._adopt(best)
+            self._explain_owned_unused(best)
             if self.outcome.result.cheapest_over_budget is not None:
                 self._explain_over_budget(best)
         self._record("delivery", self._evaluate("delivery"))
@@ -250,6 +251,9 @@ class _Run:
                 cost["budget_margin_usd"] = round(float(budget) - total, 2)
                 self._set("budget_margin_usd", cost["budget_margin_usd"], "budget_usd − total_usd")
             self._set("within_budget", within, "total_usd ≤ budget_usd")
+        budget = self.facts.get("budget_usd")
+        if total is None and budget is not None and plan.usd_per_mtok > 0:
+            cost["budget_buys_tokens"] = round(float(budget) / plan.usd_per_mtok * 1e6)
         self.estimates["cost"] = Estimate("cost", cost, None)
 
     # -- when the constraints cannot all be met --------------------------------------------------
@@ -275,6 +279,26 @@ class _Run:
         tips = hardware.suggestions_if_not_fitting(self.shape, lean, self.constants, target,
                                                    headroom_fraction=self.engine.planner.headroom)
         return f". What would fit on {target.name}: " + "; ".join(tips) if tips else ""
+
+    def _explain_owned_unused(self, plan: Plan) -> None:
+        """The user owns a GPU but the plan rents: say why their GPU was not used, and what would fit on it."""
+        owned = self.facts.get("owned_gpu")
+        if not owned or plan.offer.tier == "owned" or self.outcome is None:
+            return
+        mine = [r for r in self.outcome.result.rejections.get("tier", []) if r.option == "owned"]
+        chosen = next((r for r in mine if r.check == "memory-fit"), mine[0] if mine else None)
+        why = chosen.message if chosen is not None else "no plan on it passes the checks"
+        gpu = self._gpu(str(owned))
+        assert gpu is not None
+        count = int(self.facts.get("owned_gpu_count") or 1)
+        one = replace(plan.setup, gpu_count=1, sharding="none")
+        tips = hardware.suggestions_if_not_fitting(self.shape, self.engine.planner.training_setup(one, self.facts),
+                                                   self.constants, gpu, max_count=count,
+                                                   headroom_fraction=self.engine.planner.headroom)
+        fit = "; what would fit on it: " + "; ".join(tips) if tips else ""
+        self._warn("owned-gpu-unused", f"the plan rents {plan.setup.gpu_count} × {plan.offer.gpu} on "
+                   f"{self.entry_label('platforms', plan.offer.platform)} although you own {count} × {gpu.name}: "
+                   f"{why}{fit}", "planner: owned_gpu", "warning")
 
     def _explain_over_budget(self, plan: Plan) -> None:
         """No plan is within budget: by how much the cheapest is over, and what would bring it in."""

@@ -330,8 +330,11 @@ def plan_grid(grid: Grid) -> PlanResult:
 
 # -- explanations ----------------------------------------------------------------------------------
 def _rejections(grid: Grid, axis: str, best_of: Mapping[Any, Plan], chosen: Plan | None) -> list[Rejection]:
+    """Why not each other option: first those with a viable plan, best first (so the first is the runner-up),
+    then those without, in catalog order."""
+    ranked = [o for o in best_of if o in grid.values[axis]]
     out: list[Rejection] = []
-    for option in grid.values[axis]:
+    for option in [*ranked, *(o for o in grid.values[axis] if o not in best_of)]:
         if chosen is not None and chosen.get(axis) == option:
             continue
         if option in best_of:
@@ -447,7 +450,7 @@ def _failures(grid: Grid, axis: str, option: Any, sides: tuple[Mask, Mask]) -> l
         plan = grid.plan(flat)
         i, j = divmod(flat, grid.shape[1])
         if name == "rule":
-            flat = _fewest_rules(grid, group)
+            flat = _fewest_rules(grid, group, axis)
             plan = grid.plan(flat)
             i, j = divmod(flat, grid.shape[1])
             effects = [e for e in grid.excluded_by if grid.effect_hits(e, i, j)]
@@ -476,17 +479,19 @@ def _covers(grid: Grid, effect: Effect, rows: Mask, cols: Mask) -> bool:
     return bool(np.all(e_rows[rows]) and np.all(e_cols[cols]))
 
 
-def _fewest_rules(grid: Grid, group: Mask) -> int:
-    """The plan of a rule-rejected group that the fewest rules exclude (the first in catalog order among them)."""
+def _fewest_rules(grid: Grid, group: Mask, axis: str) -> int:
+    """The plan of a rule-rejected group that the fewest rules exclude, rules about ``axis`` itself counting as
+    half (they explain the option best); the first in catalog order among equals."""
     flat = np.flatnonzero(group)
-    count = np.zeros(flat.size, dtype=np.int64)
+    count = np.zeros(flat.size, dtype=np.float64)
     i, j = np.divmod(flat, grid.shape[1])
     for effect in grid.excluded_by:
+        weight = 0.5 if effect.decision == axis else 1.0
         if effect.kind == "require":
-            count += grid.effect_mask(effect)[i, j]
+            count += weight * grid.effect_mask(effect)[i, j]
         else:
             e_rows, e_cols = grid.sides_of((*effect.plan, (effect.decision, effect.option)))
-            count += e_rows[i] & e_cols[j]
+            count += weight * (e_rows[i] & e_cols[j])
     return int(flat[int(np.argmin(count))])
 
 
@@ -512,10 +517,11 @@ def _check_text(grid: Grid, check: str, plan: Plan) -> str:
         return (f"does not fit: {describe(plan)} needs {plan.per_gpu_gib:.1f} GiB per GPU, and one {o.gpu} holds "
                 f"{plan.usable_gib:.1f} GiB after the headroom")
     if check == "node-size":
-        return f"{o.platform} offers at most {o.max_gpus} {o.gpu} per machine, and the plan needs {s.gpu_count}"
+        return (f"{s.gpu_count} GPUs do not fit one machine: {o.platform} offers at most {o.max_gpus} × {o.gpu} "
+                f"({describe(plan)})")
     if check == "session-limit":
         return (f"the run takes {plan.hours:.1f} h and a {o.platform} {o.tier} session ends after "
-                f"{format_value(o.max_hours)} h")
+                f"{format_value(o.max_hours)} h ({describe(plan)})")
     return check
 
 
@@ -534,7 +540,9 @@ def describe(plan: Plan) -> str:
     ckpt = "checkpointing on" if s.gradient_checkpointing else "checkpointing off"
     strategy = "" if s.gpu_count == 1 else f" {s.sharding}"
     price = "0 USD/GPU-hour" if o.usd_per_gpu_hour == 0 else f"{o.usd_per_gpu_hour:g} USD/GPU-hour"
-    return f"{s.tool}, {s.method}, {ckpt}, {s.gpu_count} × {o.gpu}{strategy} on {o.platform} {o.tier} at {price}"
+    billed = f" ({plan.billed_gpus} billed: whole instances)" if plan.billed_gpus > s.gpu_count else ""
+    return (f"{s.tool}, {s.method}, {ckpt}, {s.gpu_count} × {o.gpu}{strategy} on {o.platform} {o.tier} at "
+            f"{price}{billed}")
 
 
 def _v(value: Any) -> str:

@@ -103,6 +103,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
                        "budget_usd": rec.facts.get("budget_usd"), "budget_margin_usd": c.get("budget_margin_usd"),
                        "price_age_days": c["price_age_days"],
                        "usd_per_million_tokens": c.get("usd_per_million_tokens"),
+                       "budget_buys_tokens": c.get("budget_buys_tokens"),
                        "tokens_per_hour": c.get("tokens_per_hour")}
     else:
         out["cost"] = {"hours": None, "total_usd": None, "within_budget": None}

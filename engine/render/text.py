@@ -51,8 +51,14 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
         rows.append(("Cost", f"{cost['total_usd']:.2f} USD for {cost['hours']:.1f} h × {gpus}{verdict}"))
     else:
         per_token = cost.get("usd_per_million_tokens")
-        rows.append(("Cost", (f"{per_token:g} USD per million training tokens; " if per_token is not None else "")
-                     + "give --train-hours or --dataset-tokens for a total"))
+        buys = cost.get("budget_buys_tokens")
+        if rec.blocked:
+            rows.append(("Cost", "none: no plan satisfies the constraints"))
+        else:
+            rows.append(("Cost", (f"{per_token:g} USD per million training tokens; " if per_token is not None else "")
+                         + (f"the {format_value(cost['budget_usd'])} USD budget buys about {buys / 1e6:,.0f} M "
+                            "tokens; " if buys else "")
+                         + "give --train-hours or --dataset-tokens for a total"))
     if rec.blocked:
         rows.append(("Workflow", "none until the setup fits"))
         return rows
