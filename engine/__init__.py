@@ -5,6 +5,8 @@
     rec.to_dict(); rec.to_markdown(); rec.graph
 """
 
+from typing import TYPE_CHECKING, Any
+
 from engine.errors import (
     ConstraintError,
     EngineError,
@@ -16,13 +18,32 @@ from engine.errors import (
 )
 from engine.loader import load_rules
 
+if TYPE_CHECKING:
+    from engine.pipeline import Engine, recommend
+    from engine.recommendation import Recommendation
+
+_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.recommendation"}
+
+
+def __getattr__(name: str) -> Any:
+    """The engine's heavier names (durable-rules, numpy) are imported on first use, not with the package."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
 __all__ = [
     "ConstraintError",
+    "Engine",
     "EngineError",
+    "Recommendation",
     "RenderError",
     "RuleFileError",
     "TuneplanError",
     "UsageError",
     "UserError",
     "load_rules",
+    "recommend",
 ]

@@ -64,8 +64,9 @@ def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
     if spec.type in ("number", "integer"):
         return _number(spec, value)
     text = str(value).strip()
-    if spec.type == "enum" and isinstance(value, bool) and "true" in spec.values:
-        text = "true" if value else "false"   # a tri-state enum (auto, true, false) given as YAML true/false
+    if spec.type == "enum" and "true" in spec.values and (isinstance(value, bool) or text.lower() in _TRUE | _FALSE):
+        # a tri-state enum (auto, true, false) given as YAML true/false, or as on/off, yes/no, 1/0
+        text = "true" if (value is True or text.lower() in _TRUE) else "false"
     if spec.type == "enum":
         if text not in spec.values:
             hint = did_you_mean(text, spec.values) or did_you_mean(text.lower(), spec.values)

@@ -81,7 +81,9 @@ def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | Non
             value = (plan or {}).get(attr)
         else:
             value = ctx.get(head)
-        return "not given" if value is None else format_value(value)
+        if value is None:
+            return "the model" if head == "model" else "not given"
+        return format_value(value)
     return PLACEHOLDER.sub(sub, text)
 
 

@@ -62,6 +62,8 @@ def test_gradient_checkpointing_pins_the_plan_from_a_flag_or_a_yaml_boolean(cli:
     assert data["constraints"]["gradient_checkpointing"] == "false"
     assert data["memory"]["setup"]["gradient_checkpointing"] is False
     assert data["derived"]["chosen_gradient_checkpointing"]["value"] is False
+    code, out, _ = cli("recommend", "--model", "llama-3.1-8b", "--gradient-checkpointing", "off", "--format", "json")
+    assert code == 0 and json.loads(out)["constraints"]["gradient_checkpointing"] == "false"  # on/off as printed
     code, out, _ = cli("recommend", "--model", "llama-3.1-8b", "--gradient-checkpointing", "--format", "json")
     assert code == 0  # the bare flag (as the README writes it) means true
     assert json.loads(out)["constraints"]["gradient_checkpointing"] == "true"
@@ -80,8 +82,8 @@ def test_gradient_checkpointing_pins_the_plan_from_a_flag_or_a_yaml_boolean(cli:
     (["--set", "gpu_cnt=2"], "tuneplan: error: constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?)"),
     (["--budget-usd", "nan"], "tuneplan: error: constraint 'budget_usd': expected a finite number (USD), got 'nan'"),
     (["--gpu", "a100"], "tuneplan: error: constraint 'gpu': unknown gpus id 'a100' (did you mean"),
-    (["--gradient-checkpointing", "yes"], "tuneplan: error: constraint 'gradient_checkpointing': 'yes' is not "
-                                          "allowed; allowed: auto, true, false"),
+    (["--gradient-checkpointing", "maybe"], "tuneplan: error: constraint 'gradient_checkpointing': 'maybe' is "
+                                            "not allowed; allowed: auto, true, false"),
     (["--owned-gpu", "h100"], "tuneplan: error: constraint 'owned_gpu': unknown gpus id 'h100' (did you mean"),
 ])
 def test_bad_constraints_exit_1_naming_the_fact(cli: Cli, argv: list[str], message: str) -> None:

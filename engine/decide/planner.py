@@ -87,7 +87,10 @@ class PlanResult:
                         plan = grid.plan(int(order[position]))
                         best_of[plan.get(axis)] = plan
                 alternatives[axis] = best_of
-                rejections[axis] = _rejections(grid, axis, best_of, self.best)
+                if axis in NEIGHBOUR_AXES and self.best is not None and axis not in grid.pinned:
+                    rejections[axis] = _neighbours(grid, axis, self.best)
+                else:
+                    rejections[axis] = _rejections(grid, axis, best_of, self.best)
             self._explained = (alternatives, rejections)
             self._grid = None   # the arrays are not needed any more
         return self._explained
@@ -348,15 +351,48 @@ def _rejections(grid: Grid, axis: str, best_of: Mapping[Any, Plan], chosen: Plan
     return out
 
 
-def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan) -> Rejection:
+NEIGHBOUR_AXES = ("gradient_checkpointing", "gpu_count")   # explained by changing the chosen plan on that axis alone
+
+
+def _neighbours(grid: Grid, axis: str, chosen: Plan) -> list[Rejection]:
+    """Why not each other value of ``axis``: the chosen plan with only that value changed (for the GPU count,
+    with the strategy that suits the count), on the same offer: the comparison it loses, or what rejects it."""
+    s, o = chosen.setup, chosen.offer
+    fixed = [(a, getattr(s, a)) for a in ("tool", "method", "gradient_checkpointing", "gpu_count")
+             if a != axis] + [(a, getattr(o, a)) for a in OFFER_AXES]
+    if axis != "gpu_count":
+        fixed.append(("sharding", s.sharding))
+    out: list[Rejection] = []
+    for option in grid.values[axis]:
+        if option == chosen.get(axis):
+            continue
+        rows, cols = grid.sides_of((*fixed, (axis, option)))
+        shown = ("on" if option else "off") if isinstance(option, bool) else _v(option)
+        subject = f"the same plan with {axis.replace('_', ' ')} {shown}"
+        if not rows.any() or not cols.any():
+            out.append(Rejection(axis, option, "not-offered", f"{subject}: no such set-up is planned"))
+            continue
+        viable = np.flatnonzero(grid.viable & np.outer(rows, cols))
+        best = grid.first(viable, grid.objective.terms)
+        if best is not None:
+            out.append(_lost(grid, axis, option, grid.plan(best), chosen, subject=subject))
+            continue
+        for rejection in _failures(grid, axis, option, (rows, cols)):
+            out.append(Rejection(axis, option, rejection.check, f"{subject}: {rejection.message}", rejection.rules,
+                                 rejection.plan))
+    return out
+
+
+def _lost(grid: Grid, axis: str, option: Any, plan: Plan, chosen: Plan, *,
+          subject: str = "its best plan") -> Rejection:
     """The first objective term on which the option's best plan is worse than the chosen plan."""
     for term in grid.objective.terms:
         mine, theirs = _term(plan, term, grid.budget), _term(chosen, term, grid.budget)
         if term == "order" or mine is None or theirs is None or round(mine, 6) == round(theirs, 6):
             continue  # equal as the grid compares them (to 6 decimals)
-        message = _compare(grid, term, plan, chosen)
+        message = _compare(grid, term, plan, chosen, subject=subject)
         return Rejection(axis, option, f"objective:{term}", message, plan=plan, viable=True)
-    return Rejection(axis, option, "objective:order", f"its best plan ({describe(plan)}) ties with the chosen plan "
+    return Rejection(axis, option, "objective:order", f"{subject} ({describe(plan)}) ties with the chosen plan "
                      "on every term; the catalog order breaks the tie", plan=plan, viable=True)
 
 
@@ -374,11 +410,11 @@ def _term(plan: Plan, term: str, budget: float | None) -> float | None:
     return None
 
 
-def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
+def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan, *, subject: str = "its best plan") -> str:
     if term == "within_budget" and plan.total_usd is not None and chosen.total_usd is not None:
         verdict = ("within it" if chosen.total_usd <= (grid.budget or 0.0) + 1e-9
                    else f"{chosen.total_usd - (grid.budget or 0.0):.2f} USD over")
-        return (f"its best plan ({describe(plan)}) costs {plan.total_usd:.2f} USD, "
+        return (f"{subject} ({describe(plan)}) costs {plan.total_usd:.2f} USD, "
                 f"{plan.total_usd - (grid.budget or 0.0):.2f} USD over the budget of {format_value(grid.budget)} USD; "
                 f"the chosen plan costs {chosen.total_usd:.2f} USD ({verdict})")
     if term == "score":
@@ -388,17 +424,17 @@ def _compare(grid: Grid, term: str, plan: Plan, chosen: Plan) -> str:
         diff = "; ".join(part for part in (
             f"the chosen plan has {', '.join(only_ours)}" if only_ours else "",
             f"it has {', '.join(only_theirs)}" if only_theirs else "") if part)
-        return (f"its best plan ({describe(plan)}) scores {format_value(plan.score)} against "
+        return (f"{subject} ({describe(plan)}) scores {format_value(plan.score)} against "
                 f"{format_value(chosen.score)} for the chosen plan ({diff})")
     if term == "cost":
         if plan.total_usd is not None and chosen.total_usd is not None:
-            return (f"its best plan ({describe(plan)}) costs {plan.total_usd:.2f} USD against "
+            return (f"{subject} ({describe(plan)}) costs {plan.total_usd:.2f} USD against "
                     f"{chosen.total_usd:.2f} USD for the chosen plan")
-        return (f"its best plan ({describe(plan)}) costs {plan.usd_per_mtok:.3f} USD per million training tokens "
+        return (f"{subject} ({describe(plan)}) costs {plan.usd_per_mtok:.3f} USD per million training tokens "
                 f"against {chosen.usd_per_mtok:.3f} USD for the chosen plan")
     if plan.hours is not None and chosen.hours is not None:
-        return f"its best plan ({describe(plan)}) takes {plan.hours:.1f} h against {chosen.hours:.1f} h"
-    return (f"its best plan ({describe(plan)}) trains {plan.tokens_per_hour / 1e6:.1f} M tokens/h against "
+        return f"{subject} ({describe(plan)}) takes {plan.hours:.1f} h against {chosen.hours:.1f} h"
+    return (f"{subject} ({describe(plan)}) trains {plan.tokens_per_hour / 1e6:.1f} M tokens/h against "
             f"{chosen.tokens_per_hour / 1e6:.1f} M tokens/h")
 
 

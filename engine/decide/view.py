@@ -67,19 +67,16 @@ def why_chosen(rejections: list[Rejection], axis: str) -> tuple[str, str, float,
     runner_up = next((r for r in rejections if r.viable), None)
     if runner_up is None:
         return ("planner", "win", 0.0, f"the only {axis} with a plan that passes every check and rule")
-    return ("planner", "win", 0.0, f"ahead of the runner-up {_show(runner_up.option)} on "
+    return ("planner", "win", 0.0, f"ahead of {axis.replace('_', ' ')} {_show(runner_up.option)} on "
             f"{runner_up.check.removeprefix('objective:')}: {runner_up.message}")
 
 
 def axis_reason(rejections: list[Rejection], axis: str, chosen: Any) -> str:
     """Why the plan has its value on an axis that is no decision of its own (GPU count, checkpointing): the
     comparison with the runner-up value, or what rejects the other values."""
-    runner_up = next((r for r in rejections if r.viable), None)
-    if runner_up is not None:
-        return why_chosen(rejections, axis)[3]
     if not rejections:
-        return f"the only {axis} considered"
-    return "; ".join(f"not {_show(r.option)}: {r.message}" for r in rejections[:2])
+        return f"the only {axis.replace('_', ' ')} considered"
+    return "; ".join(r.message for r in rejections[:2])
 
 
 def _show(value: Any) -> str:

@@ -97,7 +97,8 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
             except KeyError:
                 source = planner_source if effect.kind == "win" else "engine check"
             points = f" ({effect.points:+g})" if effect.kind == "score" else ""
-            out.append((name, effect.because + points, effect.rule_id, source))
+            against = "counted against it, and still chosen: " if effect.kind == "score" and effect.points < 0 else ""
+            out.append((name, against + effect.because + points, effect.rule_id, source))
         if not effects and not result.pinned:
             how = {"gpu": "the cheapest GPU that fits on the chosen platform",
                    "platform": "the best-ranked platform with a GPU that fits"}.get(
