@@ -532,13 +532,19 @@ def _fewest_rules(grid: Grid, group: Mask, axis: str) -> int:
 
 
 def _nearest(grid: Grid, group: Mask, check: str) -> int:
-    """The most telling plan of a group that fails one check: the smallest memory gap, else the best order."""
+    """The most telling plan of a group that fails one check: the one closest to passing it (smallest memory
+    gap, largest machine, longest session), the first in catalog order among equals."""
     flat = np.flatnonzero(group)
+    _, j = np.divmod(flat, grid.shape[1])
     if check == "memory-fit":
         need = np.array(grid.estimates.need_gib).reshape(-1, 1)
         usable = np.array(grid.offer_facts.usable_gib).reshape(1, -1)
         gap = (need - usable).ravel()[flat]
         return int(flat[int(np.argmin(gap))])
+    if check == "node-size":
+        return int(flat[int(np.argmax(grid.space.max_gpus.ravel()[j]))])
+    if check == "session-limit":
+        return int(flat[int(np.argmax(grid.space.max_hours.ravel()[j]))])
     return int(flat[0])   # the first in catalog order (tool, method, count, strategy; platform, GPU, tier)
 
 
