@@ -199,6 +199,47 @@ def test_a_body_just_under_the_limit_is_read(readonly: Client) -> None:
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [
+        "Content-Type: text/plain",                                   # 415 before the body is read
+        "Content-Type: application/json\r\nOrigin: http://evil.example",  # 403 cross-site
+        "Host: evil.example\r\nContent-Type: application/json",        # 403 DNS rebinding
+    ],
+    ids=["content-type", "origin", "host"],
+)
+def test_a_request_smuggled_behind_a_refusal_never_runs(editable: tuple[Client, Path], headers: str) -> None:
+    """Issue 17, critical 1: the body of a refused request is not read as the next request on the connection."""
+    client, rules = editable
+    inner = json.dumps({"path": "sets/tool.yaml", "text": "smuggled: true\n"})
+    smuggled = (f"POST /api/save HTTP/1.1\r\nHost: {client.host}:{client.port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(inner)}\r\n\r\n{inner}")
+    host_line = "" if headers.startswith("Host:") else f"Host: {client.host}:{client.port}\r\n"
+    outer = (f"POST /api/recommend HTTP/1.1\r\n{host_line}{headers}\r\n"
+             f"Content-Length: {len(smuggled)}\r\n\r\n{smuggled}")
+    before = (rules / "sets" / "tool.yaml").read_text()
+    with socket.create_connection((client.host, client.port), timeout=30) as sock:
+        sock.sendall(outer.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") == 1 and received.split(b" ", 2)[1] in (b"403", b"415")
+    assert b"Connection: close" in received
+    assert (rules / "sets" / "tool.yaml").read_text() == before
+
+
+def test_a_get_with_a_body_is_refused_and_closed(readonly: Client) -> None:
+    smuggled = f"GET /api/schema HTTP/1.1\r\nHost: {readonly.host}:{readonly.port}\r\n\r\n"
+    request = (f"GET / HTTP/1.1\r\nHost: {readonly.host}:{readonly.port}\r\nContent-Length: {len(smuggled)}"
+               f"\r\n\r\n{smuggled}")
+    with socket.create_connection((readonly.host, readonly.port), timeout=30) as sock:
+        sock.sendall(request.encode())
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") == 1 and b" 400 " in received.split(b"\r\n", 1)[0] + b" "
+
+
+@pytest.mark.parametrize(
     ("headers", "status", "error"),
     [
         ({"Content-Type": "text/plain"}, 415, "send the body as JSON with 'Content-Type: application/json'"),

@@ -100,16 +100,20 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         refusal = self._refuse_host()
         if refusal is not None:
-            return refusal
+            return self._refused(refusal)
         body = b""
         if self.command in ("POST", "PUT", "DELETE"):
             refusal = self._refuse_cross_site()
             if refusal is not None:
-                return refusal
+                return self._refused(refusal)
             read = self._read_body()
             if isinstance(read, Response):
                 return read
             body = read
+        elif (self.headers.get("Content-Length") or "0").strip() not in ("", "0") or self.headers.get(
+                "Transfer-Encoding"):
+            # a GET/HEAD with a body: never leave it on the connection to be read as the next request
+            return self._refused(_error(400, f"a {self.command} request has no body"))
         try:
             query = dict(parse_qsl(split.query, keep_blank_values=True, strict_parsing=False, max_num_fields=200))
         except ValueError as exc:
@@ -117,6 +121,15 @@ class _Handler(BaseHTTPRequestHandler):
         host = self.headers.get("Host") or self.server.url.removeprefix("http://")
         request = Request(self.command, split.path, query, body, base_url=f"http://{host}")
         return self.server.app.handle(request)
+
+    def _refused(self, response: Response) -> Response:
+        """An answer given before the body was read: the body is discarded (within the drain limit) and the
+        connection closed, so that nothing the client sent after the headers is read as a next request."""
+        self.close_connection = True
+        raw = (self.headers.get("Content-Length") or "0").strip()
+        if raw.isdigit() and "chunked" not in (self.headers.get("Transfer-Encoding") or "").lower():
+            self._drain(int(raw))
+        return response
 
     def _refuse_host(self) -> Response | None:
         # DNS rebinding: a page of another site that resolves its name to 127.0.0.1 sends its own Host
