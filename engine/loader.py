@@ -13,6 +13,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from engine.compiler import rule_cost
 from engine.decisions import DECISIONS
 from engine.errors import Problem, RuleFileError
 from engine.ir import (
@@ -342,6 +343,8 @@ class _Loader:
                         raise
                     rule = None
                 if rule is not None:
+                    for problem in rule_cost(rule, facts).problems():
+                        self.problems.append(doc.problem(("rules", i), f"rule '{rule_id}': {problem}"))
                     rules.append(rule)
             rulesets.append(RuleSet(name, stage, str(data.get("description", "")), str(data.get("source", "")),
                                     doc.file, tuple(rules)))
