@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from engine.errors import UserError
 
 
-def write_atomic(path: Path, data: bytes | str, *, make_parents: bool = False) -> None:
+def write_atomic(path: Path, data: bytes | str, *, make_parents: bool = False,
+                 inputs: Sequence[Path | str] = ()) -> None:
     """Write a file atomically: a temp file in the same folder, then rename over the target.
 
-    A missing folder is an error unless ``make_parents`` (a typo must not create directories);
-    anything the OS refuses becomes a UserError naming the file."""
+    A missing folder is an error unless ``make_parents`` (a typo must not create directories); a target that
+    exists and is not a regular file (a device such as /dev/null, a FIFO, a directory) is never replaced, and
+    neither is one of the command's ``inputs``; anything the OS refuses becomes a UserError naming the file."""
     raw = data.encode() if isinstance(data, str) else data
+    if path.exists() and not path.is_file():
+        raise UserError(f"cannot write {path}: it is not a regular file (a device, FIFO or folder), and "
+                        "replacing it would destroy it; write to a file path instead")
+    for source in inputs:
+        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise UserError(f"cannot write {path}: it is an input of this command and would be overwritten")
     try:
         if make_parents:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -85,3 +85,19 @@ def test_the_console_script_exit_codes_in_a_fresh_process(tmp_path: Path) -> Non
                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
     assert ok.returncode == 0 and ok.stdout.startswith("{")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "model_params_b" in bad.stderr
+
+
+def test_an_output_never_replaces_a_device_or_the_input_profile(cli: Cli, tmp_path: Path) -> None:
+    """Issue 17, high 7: -o /dev/null kept its device node; -o on the input profile kept the profile."""
+    import os
+    import stat
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("constraints:\n  model: llama-3.1-8b\n")
+    code, _, err = cli("recommend", str(profile), "-o", str(profile))
+    assert code == 1 and "is an input of this command" in err
+    assert profile.read_text() == "constraints:\n  model: llama-3.1-8b\n"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = cli("recommend", str(profile), "-o", str(fifo))
+    assert code == 1 and "not a regular file" in err and stat.S_ISFIFO(fifo.stat().st_mode)

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if fmt not in ("dot", "svg", "png"):
             raise UsageError(f"--graph must end in .dot, .svg or .png, got {args.graph!r}")
         dot_text = rec.to_dot()
-        write_atomic(graph_path, dot_text if fmt == "dot" else dot_to(dot_text, fmt))
+        write_atomic(graph_path, dot_text if fmt == "dot" else dot_to(dot_text, fmt), inputs=_inputs(args))
         graph_link = os.path.relpath(graph_path, Path(args.output).parent) if args.output else str(graph_path)
     if args.format == "json":
         text = json.dumps(rec.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         text = rec.to_text()
     if args.output:
-        write_atomic(Path(args.output), text)
+        write_atomic(Path(args.output), text, inputs=_inputs(args))
     else:
         sys.stdout.write(text)
     if rec.blocked:
@@ -123,3 +123,8 @@ def run(args: argparse.Namespace) -> int:
               "rejected options", file=sys.stderr)
         return 1
     return 0
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The files this command reads, which its outputs must not replace."""
+    return [p for p in (args.profile, getattr(args, "rules", None)) if p]

@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(str(text))
     else:
-        write_atomic(out, text)
+        write_atomic(out, text, inputs=[args.grid])
     errors = sum(1 for r in result.rows if r.get("error"))
     print(
         f"sweep: {len(result.rows)} recommendations in {result.seconds:.2f} s on {result.processes} "

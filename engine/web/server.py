@@ -7,6 +7,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +22,7 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_DRAIN_BYTES = 8 * MAX_BODY_BYTES   # read and drop an oversized body up to this, so the client sees the 413
 SOCKET_TIMEOUT_S = 30
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_HOST = re.compile(r"(?P<name>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")  # name[:port], strictly
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
                                "script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'",
@@ -136,9 +138,13 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.loopback_only:
             return None
         host = (self.headers.get("Host") or "").strip()
-        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        if host and name.lower() not in _LOOPBACK_NAMES:
-            return _error(403, f"Host {host[:100]!r} refused: this server answers on localhost only")
+        match = _HOST.fullmatch(host)
+        port = str(self.server.server_address[1])
+        if match is None or match.group("name").lower() not in _LOOPBACK_NAMES or (
+                match.group("port") is not None and match.group("port") != port):
+            shown = repr(host[:100]) if host else "(none)"
+            return _error(403, f"Host {shown} refused: this server answers on localhost only "
+                               f"(Host must be localhost, 127.0.0.1 or [::1], with port {port} if any)")
         return None
 
     def _refuse_cross_site(self) -> Response | None:
