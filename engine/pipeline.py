@@ -15,7 +15,7 @@ from typing import Any
 from engine import hardware, memory
 from engine.compiler import compile_rulebase
 from engine.decide.planner import describe
-from engine.decide.records import Plan, Rejection, Setup
+from engine.decide.records import Effect, Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.decisions import DECISIONS
@@ -93,6 +93,7 @@ class _Run:
         self.gpus = engine.gpus
         self.shape = self._shape()
         self.outcome: Outcome | None = None
+        self.effects: list[Effect] = []
 
     # -- stages ------------------------------------------------------------------------------
     def run(self) -> Recommendation:
@@ -100,7 +101,9 @@ class _Run:
                   else "model_params_b (generic shape)")
         firings = self._evaluate("plan")
         plan_warnings = self._record("plan", firings)
-        effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
+        effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"],
+                                              [because for _, _, because in self._conclusions])
+        self.effects = effects
         self.outcome = self.engine.planner.search(self.facts, self.shape, effects)
         best = self.outcome.result.best
         for advisory, matched in plan_warnings:  # a warning limited to some plans holds if the chosen one matches
@@ -346,10 +349,8 @@ class _Run:
         sizes = [size for size in SMALLER_MODELS_B if size < self.shape.params_b and size <= 4 * target][:3]
         if not sizes:
             return ""
-        firings = self._evaluate("plan")
-        effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"])
-        for size in sizes:
-            found = self.engine.planner.search(self.facts, memory.generic_shape(size), effects).result.best
+        for size in sizes:  # only the shape changes, not the facts the rules read: the same effects hold
+            found = self.engine.planner.search(self.facts, memory.generic_shape(size), self.effects).result.best
             if found is not None and found.total_usd is not None and found.total_usd <= budget:
                 return f"a model of about {size:g}B parameters: {found.total_usd:.2f} USD ({describe(found)})"
         return ""

@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ir import OBJECTIVE_TERMS, RuleBase
-
-TERMS = OBJECTIVE_TERMS
+from engine.ir import RuleBase
 
 
 @dataclass(frozen=True)

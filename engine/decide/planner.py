@@ -10,7 +10,7 @@ cells. Nothing here knows what the rules mean; it applies what they concluded.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -589,14 +589,3 @@ def describe(plan: Plan) -> str:
 
 def _v(value: Any) -> str:
     return format_value(value)
-
-
-def exhaustive_best(grid: Grid, key: Callable[[Plan], tuple[Any, ...]] | None = None) -> Plan | None:
-    """The best viable plan by plain iteration over every cell (the property tests' reference search)."""
-    best: tuple[tuple[Any, ...], Plan] | None = None
-    for flat in np.flatnonzero(grid.viable):
-        plan = grid.plan(int(flat))
-        k = key(plan) if key else tuple(grid.keys(term, np.array([flat]))[0] for term in grid.objective.terms)
-        if best is None or k < best[0]:
-            best = (k, plan)
-    return best[1] if best else None

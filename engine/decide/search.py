@@ -13,7 +13,7 @@ from engine.decide import space
 from engine.decide.objective import objective_for
 from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
-from engine.ir import CatalogEntry, Rule, RuleBase
+from engine.ir import Rule, RuleBase
 from engine.runtime import Firing
 from engine.tally import render_template
 
@@ -23,10 +23,9 @@ MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped fir
 
 @dataclass(frozen=True)
 class Outcome:
-    """The planner's result, the grid it came from, and the pins it had to honour against the rules."""
+    """The planner's result and the pins it had to honour against the rules."""
 
     result: PlanResult
-    grid: Grid
     lifted: tuple[Effect, ...] = ()      # rule exclusions of pinned options that were overridden
 
 
@@ -53,13 +52,15 @@ class Planner:
         pinned = space.pins(facts or {})
         return {axis: (pinned[axis],) if axis in pinned else values for axis, values in self.values.items()}
 
-    def effects(self, firings: Sequence[Firing], rules: Mapping[str, Rule]) -> list[Effect]:
-        """What the fired rules do to plans (one effect per firing and plan action)."""
+    def effects(self, firings: Sequence[Firing], rules: Mapping[str, Rule],
+                becauses: Sequence[str] | None = None) -> list[Effect]:
+        """What the fired rules do to plans (one effect per firing and plan action); ``becauses``, when the
+        caller has rendered the firings' reasons already, index-aligned with ``firings``."""
         out: list[Effect] = []
-        for firing in firings:
+        for index, firing in enumerate(firings):
             rule = rules[firing.rule_id]
             entry = self._entries[rule.join].get(firing.entry_id or "") if rule.join else None
-            because: str | None = None
+            because: str | None = becauses[index] if becauses is not None else None
             for action in rule.actions:
                 if action.kind not in ("exclude", "score", "require") or action.decision not in AXES:
                     continue
@@ -171,11 +172,5 @@ class Planner:
             if retry.best is not None:
                 lifted = tuple(e for e in effects if e.kind != "score" and pinned.get(e.decision) == e.option
                                and e.decision in lifts)
-                return Outcome(retry, second, lifted)
-        return Outcome(result, first)
-
-
-def entry_of(rulebase: RuleBase, catalog: str, entry_id: str) -> CatalogEntry | None:
-    """A catalog entry by id (None when the catalog or entry is missing)."""
-    found = rulebase.catalogs.get(catalog)
-    return found.by_id(entry_id) if found else None
+                return Outcome(retry, lifted)
+        return Outcome(result)
