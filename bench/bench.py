@@ -271,6 +271,79 @@ def bench_long(engine: Engine, cases: list[dict[str, Any]], total: int = 100_000
         f"{total / seconds:,.0f} /s")
 
 
+def _drive(port: int, bodies: list[list[str]]) -> tuple[list[float], list[str], float]:
+    """One thread per list of bodies, each on its own keep-alive connection: latencies, errors, wall time."""
+    import http.client
+    import threading
+
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def client(mine: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        seen: list[float] = []
+        failed: list[str] = []
+        for body in mine:
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/api/recommend?svg=false", body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    failed.append(str(response.status))
+            except OSError as exc:
+                failed.append(repr(exc))
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            seen.append(time.perf_counter() - start)
+        conn.close()
+        with lock:
+            latencies.extend(seen)
+            errors.extend(failed)
+
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in bodies]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors, time.perf_counter() - started
+
+
+def bench_server(cases: list[dict[str, Any]], quick: bool) -> None:
+    """`tuneplan serve` in its own process, driven over HTTP by 1, 4 and 16 client threads: the same form
+    sent again (the server's answer cache) and distinct constraints (every request a new recommendation)."""
+    import re
+
+    print("server requests/s", flush=True)
+    exe = Path(sys.executable).parent / "tuneplan"
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli"]
+    server = subprocess.Popen([*command, "serve", "--port", "0", "--quiet"], cwd=ROOT, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stderr is not None
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", server.stderr.readline())
+        if match is None:
+            row("server", "n/a", "tuneplan serve did not start")
+            return
+        port = int(match.group(1))
+        same = json.dumps({"model": "llama-3.1-8b"})
+        distinct = [json.dumps(c, default=str) for c in cases]
+        for label, total in (("same form", 200 if quick else 1000), ("distinct constraints", 100 if quick else 400)):
+            for clients in (1, 4, 16):
+                per = max(5, total // clients)
+                bodies = [[same] * per if label == "same form" else
+                           [distinct[(w * per + i) % len(distinct)] for i in range(per)] for w in range(clients)]
+                latencies, errors, wall = _drive(port, bodies)
+                p50, p99 = quantiles(latencies)
+                target = "; target ≥ 300 /s at 4 clients" if clients == 4 else ""
+                row(f"POST /api/recommend (no SVG), {label}, {clients} client(s)",
+                    f"{len(latencies) / wall:,.0f} /s", f"p50 {ms(p50)}, p99 {ms(p99)}, {len(errors)} errors{target}")
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases: a smoke run")
@@ -295,6 +368,7 @@ def main() -> int:
     bench_loading(engine)
     bench_sweep()
     bench_scaling(cases)
+    bench_server(cases, args.quick)
     if args.long:
         bench_long(engine, cases)
     print("\n| measure | value | target / note |\n|---|---|---|")

@@ -20,12 +20,43 @@ def _rules_root(path: Path) -> Path | None:
     return None
 
 
-def _load(root: Path | None, problems: list[Problem]) -> RuleBase | None:
+def _load(root: Path | None, problems: list[Problem], cut: list[str] | None = None, *,
+          compile_rules: bool = False) -> RuleBase | None:
     try:
-        return load_rules(root)
+        rulebase = load_rules(root)
     except RuleFileError as exc:
         problems.extend(exc.problems)
+        if exc.truncated and cut is not None:
+            cut.append(exc.more())
         return None
+    if compile_rules:
+        found = _compiled(rulebase.root)
+        problems.extend(found)
+        if found:
+            return None
+    return rulebase
+
+
+def compile_problems(rules_dir: str) -> list[Problem]:
+    """Compile the rule base into durable-rules and run one recommendation: what `check` adds to loading,
+    so that "ok" means `recommend` will run (called in a worker process)."""
+    from engine.errors import TuneplanError
+    from engine.pipeline import Engine
+
+    try:
+        Engine.for_rules(rules_dir).recommend({"model_params_b": 7})
+    except TuneplanError as exc:
+        return [Problem(rules_dir, 1, 1, f"the rules load but do not run: {exc}")]
+    return []
+
+
+def _compiled(rules_dir: str) -> list[Problem]:
+    from engine.isolate import IsolationError, run_isolated
+
+    try:
+        return run_isolated(compile_problems, rules_dir, what=f"the rules in {rules_dir}")
+    except IsolationError as exc:
+        return [Problem(rules_dir, 1, 1, str(exc))]
 
 
 def check_profile(path: Path, rulebase: RuleBase) -> list[Problem]:
@@ -68,7 +99,8 @@ def check_paths(paths: list[Path], rules_dir: str | None = None) -> tuple[list[P
             roots.add((sibling if sibling.is_dir() else DEFAULT_RULES).resolve())
         else:
             profiles.extend(iter_yaml_files([path]))
-    rulebases = {root: _load(root, problems) for root in sorted(roots)}
+    cut: list[str] = []
+    rulebases = {root: _load(root, problems, cut, compile_rules=True) for root in sorted(roots)}
     base = next((rb for rb in rulebases.values() if rb is not None), None)
     if profiles:
         if base is None and not rulebases:
@@ -78,7 +110,7 @@ def check_paths(paths: list[Path], rules_dir: str | None = None) -> tuple[list[P
                 problems.extend(check_profile(profile, base))
     problems = sorted(set(problems))
     checked = sum(len(rb.rules()) for rb in rulebases.values() if rb is not None)
-    summary = (f"{len(problems)} problem(s)" if problems else "ok") + \
+    summary = (f"{len(problems)}{'+' if cut else ''} problem(s)" if problems else "ok") + \
         f": {len(rulebases)} rule director{'y' if len(rulebases) == 1 else 'ies'}, {checked} rules, " \
-        f"{len(profiles)} profile(s) checked"
+        f"{len(profiles)} profile(s) checked" + (f" {cut[0]}" if cut else "")
     return problems, summary

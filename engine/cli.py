@@ -77,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuleFileError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        print(f"tuneplan: {len(exc.problems)} problem(s) in the input files", file=sys.stderr)
+        if exc.truncated:
+            print(f"tuneplan: {exc.more()}", file=sys.stderr)
+        count = f"{len(exc.problems)}+" if exc.truncated else str(len(exc.problems))
+        print(f"tuneplan: {count} problem(s) in the input files", file=sys.stderr)
         return exc.exit_code
     except UserError as exc:
         print(f"tuneplan: error: {exc}", file=sys.stderr)

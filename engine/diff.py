@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConstraintError
+from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.ir import Location, Rule, RuleBase
-from engine.loader import PROJECT_ROOT, load_rules
+from engine.loader import load_rules
 from engine.pipeline import Engine
 from engine.recommendation import Recommendation
-from engine.scenarios import load_scenarios
+from engine.scenarios import load_scenarios, scenario_constraints
 from engine.tally import format_value
-from engine.yamlsource import read_yaml
 
 CHOICES = ("tool", "method", "gpu", "platform", "workflow", "export", "serve", "merge")
 COMPARED = (*CHOICES, "gpu_count", "total_usd", "warnings")
@@ -106,19 +105,18 @@ def scenario_cases(files: Iterable[Path]) -> list[Case]:
     """The constraints of every scenario in ``files`` (profiles merged in), de-duplicated."""
     cases: list[Case] = []
     seen: set[str] = set()
+    problems: list[Problem] = []
     for doc, index, scenario in load_scenarios(sorted(set(files))):
-        constraints: dict[str, Any] = {}
-        if "profile" in scenario:
-            profile, _ = read_yaml(PROJECT_ROOT / str(scenario["profile"]))
-            data = profile.data if profile is not None else {}
-            constraints.update(data.get("constraints", data) if isinstance(data, dict) else {})
-        constraints.update(scenario.get("constraints", {}))
+        constraints, found = scenario_constraints(doc, index, scenario)
+        problems.extend(found)
         key = repr(sorted(constraints.items()))
         if key in seen:
             continue
         seen.add(key)
         line, _ = doc.where(("scenarios", index))
         cases.append(Case(f"{Path(doc.file).name}:{line} {scenario['name']}", constraints))
+    if problems:   # a profile that does not read is not "no constraints": it would compare the wrong plans
+        raise RuleFileError(problems)
     return cases
 
 
@@ -340,3 +338,24 @@ def render_json(report: DiffReport) -> dict[str, Any]:
 
 def _jsonable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
+
+
+def diff_outputs(old_dir: str, new_dir: str, scenario_files: list[str] | None, grid: bool,
+                 output: str) -> tuple[list[Any], str, str, bool]:
+    """`tuneplan diff` as plain data, for a worker process (engine/isolate.py): (problems, the report in
+    ``output`` format, the summary line, whether nothing changed). Problems of either rule base come back
+    as data (the caller raises them), so that only a crash or a limit is an isolation error."""
+    import json
+
+    try:
+        report = diff_rules(old_dir, new_dir, [Path(p) for p in scenario_files] if scenario_files else None,
+                            grid=grid)
+    except RuleFileError as exc:
+        return list(exc.problems), "", "", True
+    if output == "json":
+        text = json.dumps(render_json(report), indent=2, ensure_ascii=False) + "\n"
+    elif output == "markdown":
+        text = render_markdown(report)
+    else:
+        text = render_text(report)
+    return [], text, summary_line(report), report.unchanged

@@ -51,12 +51,25 @@ class EngineError(TuneplanError):
     exit_code = 3
 
 
-class RuleFileError(UserError):
-    """Problems found while loading rule, catalog or fact files; carries all of them, sorted."""
+MAX_PROBLEMS = 200  # reported per load: past this a file is hostile or wholly wrong, and more would only flood
 
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(set(problems))
-        super().__init__("\n".join(str(p) for p in self.problems))
+
+class RuleFileError(UserError):
+    """Problems found while loading rule, catalog or fact files, sorted; at most ``MAX_PROBLEMS`` of them
+    (``truncated`` says that checking stopped there or that more were found)."""
+
+    def __init__(self, problems: list[Problem], *, truncated: bool = False) -> None:
+        unique = sorted(set(problems))
+        self.problems = unique[:MAX_PROBLEMS]
+        self.truncated = truncated or len(unique) > MAX_PROBLEMS
+        lines = [str(p) for p in self.problems]
+        if self.truncated:
+            lines.append(self.more())
+        super().__init__("\n".join(lines))
+
+    def more(self) -> str:
+        """The line that says the list is cut (only meaningful when ``truncated``)."""
+        return f"(stopped after {MAX_PROBLEMS} problems; fix these and check again for the rest)"
 
 
 class ConstraintError(UserError):

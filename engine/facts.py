@@ -4,6 +4,7 @@ against the fact schema — types, units, ranges, enums, catalog ids, defaults. 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,6 +85,20 @@ def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
     raise ConstraintError(name, f"has unsupported type {spec.type}")  # pragma: no cover - schema-checked
 
 
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def _from_text(name: str, kind: str, unit: str, value: str) -> float:
+    text = value.strip()
+    if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise ConstraintError(name, f"expected a finite number{unit}, got {_show(value)}")
+    if not _NUMBER.fullmatch(text):
+        # strictly ASCII decimal: float() would also take '1_000', other scripts' digits and 'infinity'
+        hint = " (write it in plain digits, e.g. 8, 0.5 or 1e9)" if any(c.isdigit() for c in text) else ""
+        raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}{hint}")
+    return float(text)
+
+
 def _number(spec: FactSpec, value: Any) -> int | float:
     name = spec.name
     kind = "a whole number" if spec.type == "integer" else "a number"
@@ -91,10 +106,7 @@ def _number(spec: FactSpec, value: Any) -> int | float:
     if isinstance(value, bool):
         raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}")
     if isinstance(value, str):
-        try:
-            number: float = float(value.strip().replace("_", ""))
-        except ValueError:
-            raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}") from None
+        number: float = _from_text(name, kind, unit, value)
     elif isinstance(value, int | float):
         number = value
     else:

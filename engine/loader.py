@@ -5,7 +5,10 @@ every file is collected and reported together as ``file:line:col: message``."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -15,7 +18,7 @@ from typing import Any
 
 from engine.compiler import rule_cost
 from engine.decisions import DECISIONS
-from engine.errors import Problem, RuleFileError
+from engine.errors import MAX_PROBLEMS, Problem, RuleFileError
 from engine.ir import (
     OBJECTIVE_TERMS,
     PLACEHOLDER,
@@ -36,23 +39,86 @@ from engine.ir import (
 from engine.operators import OPERATORS
 from engine.schema import check_shape
 from engine.suggest import did_you_mean
-from engine.yamlsource import Document, Path_, iter_yaml_files, read_yaml
+from engine.yamlsource import Document, Path_, read_yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
 _FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")
+MAX_RULE_FILES = 5000      # YAML files in one rules directory (the shipped one has 30; ×100 is 3,000)
+MAX_RULE_DIRS = 2000       # folders walked: `--rules /` is refused quickly instead of walking the disk
+RACY_S = 2.0               # a file changed this recently may change again within its timestamp's resolution
+
+# (rules dir, fact schema) -> (stat signature, content digest): an unchanged tree is not re-read per call
+_digests: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
+_digests_lock = threading.Lock()
 
 
-def load_rules(rules_dir: str | Path | None = None) -> RuleBase:
-    """Load and check the rule base in ``rules_dir`` (default: the project's rules/); cached by content."""
-    root = Path(rules_dir) if rules_dir is not None else DEFAULT_RULES
-    if not root.is_dir():
-        raise RuleFileError([Problem(str(root), 1, 1, "rules directory not found")])
-    facts_file = root.parent / "facts" / "schema.yaml"
-    if not facts_file.is_file():
-        facts_file = DEFAULT_FACTS
-    files = [*iter_yaml_files([root]), facts_file]
+@dataclass(frozen=True)
+class _Tree:
+    """The YAML files of a rules directory, the stat signature of the walk, and what it refused."""
+
+    files: tuple[Path, ...]
+    signature: tuple[Any, ...]
+    newest_ns: int
+    problems: tuple[Problem, ...]
+
+
+def _walk(root: Path, facts_file: Path) -> _Tree:
+    """The rule files under ``root`` (sorted; links to folders are not entered, links to files outside the
+    directory are refused), with each file's (mtime, size, inode, ctime) and folder's mtime as the signature."""
+    base = root.resolve()
+    files: list[Path] = []
+    signature: list[Any] = []
+    problems: list[Problem] = []
+    pending = [str(root)]
+    dirs = 0
+    where = "give --rules the folder that holds catalog/ and sets/"
+    while pending and not problems:
+        current = pending.pop()
+        dirs += 1
+        if dirs > MAX_RULE_DIRS:
+            problems.append(Problem(str(root), 1, 1, f"more than {MAX_RULE_DIRS} folders under the rules "
+                                                     f"directory; {where}"))
+            break
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+            signature.append((current, os.stat(current).st_mtime_ns))
+        except OSError:
+            continue  # an unreadable folder holds nothing this loader can read
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(entry.path)
+                continue
+            if not entry.name.endswith((".yaml", ".yml")):
+                continue
+            try:
+                if entry.is_symlink() and not Path(entry.path).resolve().is_relative_to(base):
+                    problems.append(Problem(entry.path, 1, 1, "a link to a file outside the rules directory; "
+                                                              "rule files are read only from inside it"))
+                    break
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except OSError:
+                continue  # a dangling link: nothing to read
+            files.append(Path(entry.path))
+            signature.append((entry.path, stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns))
+            if len(files) > MAX_RULE_FILES:
+                problems.append(Problem(str(root), 1, 1, f"more than {MAX_RULE_FILES} YAML files under the "
+                                                         f"rules directory; {where}"))
+                break
+    try:
+        stat = facts_file.stat()
+        signature.append((str(facts_file), stat.st_mtime_ns, stat.st_size, stat.st_ino, stat.st_ctime_ns))
+    except OSError:
+        signature.append((str(facts_file), None))
+    newest = max((max(item[1], item[-1]) for item in signature if item[1] is not None), default=0)
+    return _Tree(tuple(sorted(files)), tuple(signature), newest, tuple(problems))
+
+
+def _content_digest(files: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
         digest.update(str(path.relative_to(path.anchor)).encode())
@@ -60,7 +126,36 @@ def load_rules(rules_dir: str | Path | None = None) -> RuleBase:
             digest.update(path.read_bytes())
         except OSError:
             digest.update(b"<unreadable>")
-    return _load_cached(str(root.resolve()), str(facts_file.resolve()), digest.hexdigest())
+    return digest.hexdigest()
+
+
+def load_rules(rules_dir: str | Path | None = None) -> RuleBase:
+    """Load and check the rule base in ``rules_dir`` (default: the project's rules/); cached by content.
+
+    A tree whose files and folders all have the (mtime, size, inode, ctime) they had when last hashed is not
+    read again; a file changed within the last ``RACY_S`` seconds is always re-hashed (its next change
+    could keep the same timestamp), so the cache is never stale."""
+    root = Path(rules_dir) if rules_dir is not None else DEFAULT_RULES
+    if not root.is_dir():
+        raise RuleFileError([Problem(str(root), 1, 1, "rules directory not found")])
+    facts_file = root.parent / "facts" / "schema.yaml"
+    if not facts_file.is_file():
+        facts_file = DEFAULT_FACTS
+    tree = _walk(root, facts_file)
+    if tree.problems:
+        raise RuleFileError(list(tree.problems))
+    key = (str(root.resolve()), str(facts_file.resolve()))
+    with _digests_lock:
+        known = _digests.get(key)
+    if known is not None and known[0] == tree.signature:
+        digest = known[1]
+    else:
+        started_ns = time.time_ns()
+        digest = _content_digest([*tree.files, facts_file])
+        if tree.newest_ns < started_ns - RACY_S * 1e9:
+            with _digests_lock:
+                _digests[key] = (tree.signature, digest)
+    return _load_cached(key[0], key[1], digest)
 
 
 @lru_cache(maxsize=16)
@@ -92,6 +187,11 @@ class _Loader:
     plan_axes: dict[str, FactSpec] = field(default_factory=dict)  # the schema's plan: section
     facts_seen: dict[str, FactSpec] = field(default_factory=dict)  # the schema's facts, once read
 
+    @property
+    def full(self) -> bool:
+        """Whether enough problems are found to stop checking (a hostile or wholly wrong rule base)."""
+        return len(self.problems) > MAX_PROBLEMS
+
     def load(self) -> RuleBase:
         facts = self._load_facts()
         self.facts_seen = facts
@@ -100,7 +200,7 @@ class _Loader:
         self._check_fact_catalogs({**facts, **{f"plan axis {n}": a for n, a in self.plan_axes.items()}}, catalogs)
         rulesets = self._build_rulesets(set_docs, facts, catalogs)
         if self.problems:
-            raise RuleFileError(self.problems)
+            raise RuleFileError(self.problems, truncated=self.full)
         return RuleBase(
             root=str(self.root),
             rulesets=tuple(sorted(rulesets, key=lambda rs: (STAGES.index(rs.stage), rs.name))),
@@ -116,7 +216,9 @@ class _Loader:
         catalogs: list[Document] = []
         sets: list[Document] = []
         scenarios: list[str] = []
-        for path in iter_yaml_files([self.root]):
+        for path in _walk(self.root, self.facts_file).files:
+            if self.full:
+                break
             rel = path.relative_to(self.root).parts
             kind = rel[0] if len(rel) > 1 else ""
             if kind == "tests":
@@ -325,6 +427,8 @@ class _Loader:
             names[name] = doc.file
             rules: list[Rule] = []
             for i, raw in enumerate(data["rules"]):
+                if self.full:
+                    break
                 if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
                     continue
                 rule_id = raw["id"]

@@ -46,6 +46,7 @@ from engine.compiler import (
 )
 from engine.errors import EngineError
 from engine.ir import CatalogEntry
+from engine.memo import Memo
 
 _DURABLE_LOCK = threading.RLock()   # one lock for the whole C core: concurrent calls segfault
 _NAME_COUNTER = itertools.count()   # a ruleset name can be registered only once per process
@@ -85,7 +86,7 @@ class DurableRuntime:
         self._stages = {s.stage: s for s in stages}
         self._parts: dict[str, tuple[_Part, ...]] = {}
         self._entries_json: dict[tuple[str, int], tuple[tuple[object, ...], str]] = {}
-        self._plan_json: dict[tuple[Any, ...], str] = {}   # plan-value facts as JSON, per set of values
+        self._plan_json: Memo[str] = Memo(256)   # plan-value facts as JSON, per set of values
         self._sessions = itertools.count(1)
         with _DURABLE_LOCK:
             for stage in stages:
@@ -196,9 +197,7 @@ class DurableRuntime:
                 "," + fact_json({axis: value, "sid": _SID_MARK, "id": f"plan:{axis}:{value}",
                                  FACT_KEY: plan_kind(axis)})
                 for axis in part.plan_axes for value in plan_values.get(axis, ()))
-            if len(self._plan_json) >= 256:
-                self._plan_json.pop(next(iter(self._plan_json)))
-            self._plan_json[key] = values_text
+            self._plan_json.put(key, values_text)
         return text + values_text
 
 

@@ -3,7 +3,7 @@ warnings; with rule coverage (rules fired ÷ rules defined, per file)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,8 +56,49 @@ class Coverage:
         return self.fired * 100 >= min_percent * self.defined
 
 
+def profile_path(doc: Document, index: int, scenario: Mapping[str, Any]) -> tuple[Path | None, list[Problem]]:
+    """The file a scenario's ``profile:`` names, relative to the project (as `facts/profiles/x.yaml`); a
+    path that leads outside the project (absolute, ``..``, a link out), or to anything but a YAML file,
+    is a problem at the scenario's ``profile`` key and is never opened."""
+    if "profile" not in scenario:
+        return None, []
+    where = ("scenarios", index, "profile")
+    raw = str(scenario["profile"])
+    candidate = Path(raw)
+    if candidate.is_absolute() or raw.startswith(("/", "\\")) or "\x00" in raw or len(raw) > 1000:
+        return None, [doc.problem(where, f"profile {raw[:80]!r}: give the path relative to the project "
+                                         "(e.g. facts/profiles/beginner.yaml)")]
+    try:
+        target = (PROJECT_ROOT / candidate).resolve()
+        inside = target.is_relative_to(PROJECT_ROOT)
+        regular = inside and target.suffix in (".yaml", ".yml") and target.is_file()
+    except OSError as exc:
+        return None, [doc.problem(where, f"profile {raw[:80]!r} is not usable: {exc.strerror or exc}")]
+    if not inside:
+        return None, [doc.problem(where, f"profile {raw[:80]!r} is outside the project; profiles are read only "
+                                         f"from inside {PROJECT_ROOT.name}/ (e.g. facts/profiles/)")]
+    if not regular:
+        return None, [doc.problem(where, f"profile {raw[:80]!r} is not a YAML file in the project")]
+    return target, []
+
+
+def scenario_constraints(doc: Document, index: int, scenario: Mapping[str, Any]) -> tuple[dict[str, Any],
+                                                                                          list[Problem]]:
+    """A scenario's constraints: its profile's, then its own on top; the problems reading the profile."""
+    constraints: dict[str, Any] = {}
+    path, problems = profile_path(doc, index, scenario)
+    if path is not None:
+        profile_doc, problems = read_yaml(path)
+        if profile_doc is not None:
+            data = profile_doc.data
+            constraints.update(data.get("constraints", data) if isinstance(data, dict) else {})
+    constraints.update(scenario.get("constraints", {}))
+    return constraints, problems
+
+
 def load_scenarios(paths: Iterable[Path]) -> list[tuple[Document, int, dict[str, Any]]]:
-    """Every scenario in the given files or folders; RuleFileError lists all problems."""
+    """Every scenario in the given files or folders; RuleFileError lists all problems (a profile path
+    that leads outside the project among them)."""
     problems: list[Problem] = []
     out: list[tuple[Document, int, dict[str, Any]]] = []
     for path in iter_yaml_files(list(paths)):
@@ -68,7 +109,9 @@ def load_scenarios(paths: Iterable[Path]) -> list[tuple[Document, int, dict[str,
         shape = check_shape(doc, "scenarios")
         problems.extend(shape)
         if not shape:
-            out.extend((doc, i, s) for i, s in enumerate(doc.data["scenarios"]))
+            for i, scenario in enumerate(doc.data["scenarios"]):
+                problems.extend(profile_path(doc, i, scenario)[1])
+                out.append((doc, i, scenario))
     if problems:
         raise RuleFileError(problems)
     return out
@@ -79,14 +122,9 @@ def run_scenario(engine: Engine, doc: Document, index: int, scenario: dict[str, 
     line, col = doc.where(("scenarios", index))
     where = f"{doc.file}:{line}:{col}"
     name = str(scenario["name"])
-    constraints: dict[str, Any] = {}
-    if "profile" in scenario:
-        profile_doc, problems = read_yaml(PROJECT_ROOT / str(scenario["profile"]))
-        if profile_doc is None:
-            return ScenarioResult(name, where, [str(p) for p in problems])
-        data = profile_doc.data
-        constraints.update(data.get("constraints", data) if isinstance(data, dict) else {})
-    constraints.update(scenario.get("constraints", {}))
+    constraints, problems = scenario_constraints(doc, index, scenario)
+    if problems:
+        return ScenarioResult(name, where, [str(p) for p in problems])
     try:
         rec = engine.recommend(constraints)
     except ConstraintError as exc:

@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError, best_match
 
-from engine.errors import Problem
+from engine.errors import MAX_PROBLEMS, Problem
 from engine.suggest import did_you_mean
 from engine.yamlsource import Document
 
@@ -35,11 +35,13 @@ def _validator(name: str) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def check_shape(doc: Document, schema_name: str) -> list[Problem]:
-    """Every shape problem of ``doc`` against the named schema."""
+def check_shape(doc: Document, schema_name: str, limit: int = MAX_PROBLEMS) -> list[Problem]:
+    """The shape problems of ``doc`` against the named schema, the first ``limit`` of them (and a few more)."""
     problems: list[Problem] = []
     for error in _validator(schema_name).iter_errors(doc.data):
         problems.extend(_describe(doc, error))
+        if len(problems) > limit:
+            break
     return problems
 
 

@@ -20,12 +20,13 @@ import itertools
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ConstraintError, RuleFileError
+from engine.errors import ConstraintError, RuleFileError, UserError
 from engine.facts import coerce, constraint_specs
 from engine.ir import RuleBase
 from engine.tally import format_value
@@ -149,6 +150,10 @@ def evaluate(engine: Any, constraints: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
+class SweepError(UserError):
+    """The sweep could not finish: a worker process died."""
+
+
 # Worker-process state: the pool initializer builds one Engine per process; nothing crosses processes
 # but constraints in and rows out.
 _WORKER_ENGINE: Any = None
@@ -169,6 +174,40 @@ def _chunks(grid: Grid, size: int) -> Iterator[list[dict[str, Any]]]:
     it = grid.combinations()
     while chunk := list(itertools.islice(it, size)):
         yield chunk
+
+
+def _in_workers(grid: Grid, chunk: int, processes: int, rules: str | None) -> Iterator[list[dict[str, Any]]]:
+    """The rows of each chunk, in grid order, from spawned worker processes; a few chunks in flight per
+    worker. A worker that dies (the OOM killer, a crash) ends the sweep with an error, never a hang
+    (multiprocessing.Pool would wait for it forever); ^C stops the workers."""
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    executor = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_worker, initargs=(rules,))
+    pending: deque[tuple[int, Future[list[dict[str, Any]]]]] = deque()
+    chunks = _chunks(grid, chunk)
+    done = 0
+    try:
+        for part in itertools.islice(chunks, processes * 4):
+            pending.append((len(part), executor.submit(_evaluate_chunk, part)))
+        while pending:
+            size, future = pending.popleft()
+            try:
+                rows = future.result()
+            except BrokenProcessPool:
+                raise SweepError(f"a sweep worker process died while evaluating combinations {done + 1}–"
+                                 f"{done + size} of {grid.size} (out of memory, or killed); nothing was written. "
+                                 "Try fewer processes (-j 1) or a smaller grid.") from None
+            done += size
+            yield rows
+            for part in itertools.islice(chunks, 1):
+                pending.append((len(part), executor.submit(_evaluate_chunk, part)))
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            if process.is_alive():
+                process.kill()
 
 
 def run_sweep(
@@ -195,12 +234,10 @@ def run_sweep(
             if progress:
                 progress(len(rows), total)
     else:
-        context = multiprocessing.get_context("spawn")
-        with context.Pool(processes, initializer=_init_worker, initargs=(rules,)) as pool:
-            for done in pool.imap(_evaluate_chunk, _chunks(grid, chunk)):
-                rows.extend(done)
-                if progress:
-                    progress(len(rows), total)
+        for done in _in_workers(grid, chunk, processes, rules):
+            rows.extend(done)
+            if progress:
+                progress(len(rows), total)
     seconds = time.perf_counter() - started
     names = list(grid.vary)
     combined = [

@@ -25,7 +25,7 @@ def error(rulebase: RuleBase, facts: dict[str, Any]) -> str:
     ({"budget_usd": "nan"}, "constraint 'budget_usd': expected a finite number (USD), got 'nan'"),
     ({"budget_usd": float("inf")}, "constraint 'budget_usd': expected a finite number (USD), got inf"),
     ({"budget_usd": 1e308}, "constraint 'budget_usd': must be at most 1e+08 (USD), got 1e+308"),
-    ({"model_params_b": 0}, "constraint 'model_params_b': must be greater than 0 (billion parameters), got 0"),
+    ({"model_params_b": 0}, "constraint 'model_params_b': must be at least 0.01 (billion parameters), got 0"),
     ({"method": "qlor"}, "constraint 'method': 'qlor' is not allowed (did you mean 'qlora'?); allowed: auto, full, "
                          "lora, qlora"),
     ({"gpu_cnt": 2}, "constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?); known facts: "),

@@ -267,3 +267,68 @@ def test_plan_clause_is_checked_when_the_joined_catalog_is_broken(rules_copy: Pa
     assert "tool.yaml:10:12: rule 'tool-multi-gpu-limited': unknown plan axis 'gpu_cnt' (did you mean " \
            "'gpu_count'?); plan axes: tool, method, gradient_checkpointing, gpu, gpu_count, sharding, platform, " \
            "tier" in found, found
+
+
+# -- issue 17: what the loader reads, how much it reports, and its cache ---------------------------------
+
+def test_a_link_to_a_file_outside_the_rules_directory_is_refused(rules_copy: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text(GOOD_RULE)
+    (rules_copy / "sets" / "linked.yaml").symlink_to(outside)
+    assert any("linked.yaml:1:1: a link to a file outside the rules directory" in e for e in errors_of(rules_copy))
+
+
+def test_a_link_to_a_folder_is_not_entered(rules_copy: Path, tmp_path: Path) -> None:
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "broken.yaml").write_text("not: [valid")
+    (rules_copy / "sets" / "more").symlink_to(tmp_path / "other", target_is_directory=True)
+    assert load_rules(rules_copy).rules()   # the broken file behind the link is never read
+
+
+def test_a_directory_with_too_many_folders_is_refused_quickly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--rules /` must not walk the disk: the walk stops at the folder limit (lowered here)."""
+    from engine import loader
+
+    monkeypatch.setattr(loader, "MAX_RULE_DIRS", 5)
+    for i in range(8):
+        (tmp_path / "rules" / f"d{i}").mkdir(parents=True)
+    with pytest.raises(RuleFileError) as info:
+        load_rules(tmp_path / "rules")
+    assert "more than 5 folders under the rules directory" in str(info.value)
+
+
+def test_problems_stop_at_the_cap_with_a_note(rules_copy: Path) -> None:
+    from engine.errors import MAX_PROBLEMS
+
+    body = "".join(f"  - id: r{i}\n    when: {{gpu_cnt: 1}}\n    then: {{score: {{tool: 1}}}}\n"
+                   f"    because: x\n    description: x\n    source: x\n    for: tools\n" for i in range(400))
+    write_set(rules_copy, body)
+    with pytest.raises(RuleFileError) as info:
+        load_rules(rules_copy)
+    assert len(info.value.problems) == MAX_PROBLEMS and info.value.truncated
+    assert str(info.value).endswith("(stopped after 200 problems; fix these and check again for the rest)")
+
+
+def test_an_unchanged_tree_is_not_rehashed_and_a_change_is_never_missed(rules_copy: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from engine import loader
+
+    old = 1_000_000_000 * 1_000_000_000   # year 2001, in ns
+    monkeypatch.setattr(loader, "RACY_S", 0.0)   # trust the tree just written (the real window is 2 s)
+    first = load_rules(rules_copy)
+    hashed: list[int] = []
+    real = loader._content_digest
+    monkeypatch.setattr(loader, "_content_digest", lambda files: hashed.append(1) or real(files))
+    assert load_rules(rules_copy) is first and hashed == []     # stat signature unchanged: no re-read
+    monkeypatch.setattr(loader, "RACY_S", 2.0)
+    tool = rules_copy / "sets" / "tool.yaml"
+    text = tool.read_text()
+    tool.write_text(text.replace("score: {tool: 3}", "score: {tool: 4}", 1))   # same size
+    os.utime(tool, ns=(old, old))               # even a forged mtime: the change of ctime tells
+    second = load_rules(rules_copy)
+    assert second is not first and hashed
+    tool.write_text(text.replace("score: {tool: 3}", "score: {tool: 5}", 1))   # at once, same size again
+    third = load_rules(rules_copy)              # changed within RACY_S: hashed again, never trusted
+    assert third is not second and third.digest != second.digest

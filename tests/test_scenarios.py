@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
+from engine.errors import RuleFileError
 from engine.ir import RuleBase
-from engine.loader import load_rules
-from engine.scenarios import ScenarioResult, coverage, load_scenarios, run_all
+from engine.loader import PROJECT_ROOT, load_rules
+from engine.scenarios import ScenarioResult, coverage, load_scenarios, profile_path, run_all
+from engine.yamlsource import Document
 
 _RESULTS: list[ScenarioResult] = []
 
@@ -32,3 +38,47 @@ def test_scenario(rulebase: RuleBase, name: str) -> None:
 def test_shipped_rules_reach_90_percent_coverage(rulebase: RuleBase) -> None:
     cov = coverage(rulebase, _results(rulebase))
     assert cov.meets(90), f"{cov.fired}/{cov.defined} rules fired; never: {[r for _, r in cov.never_fired]}"
+
+
+# -- issue 17, high 5: a scenario's profile is read only from inside the project -------------------------
+
+@pytest.mark.parametrize("profile, message", [
+    ("/etc/shadow", "give the path relative to the project"),
+    ("../../../../../../etc/passwd", "is outside the project"),
+    ("facts/../../../../../../etc/hostname", "is outside the project"),
+    ("facts/profiles/missing.yaml", "is not a YAML file in the project"),
+    ("README.md", "is not a YAML file in the project"),
+    ("facts/" + "p" * 300 + ".yaml", "is not usable"),
+])
+def test_a_profile_outside_the_project_is_refused_at_its_key_and_never_read(tmp_path: Path, profile: str,
+                                                                           message: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("scenarios:\n  - name: leak\n    profile: " + json.dumps(profile) +
+                    "\n    expect: {tool: unsloth}\n", encoding="utf-8")
+    with pytest.raises(RuleFileError) as info:
+        load_scenarios([path])
+    (problem,) = info.value.problems
+    assert (problem.line, problem.col) == (3, 5) and message in problem.message
+    assert "root:" not in problem.message   # nothing of the file is quoted
+
+
+def test_a_fifo_or_a_link_out_as_profile_is_refused_without_blocking(tmp_path: Path) -> None:
+    inside = PROJECT_ROOT / "facts" / "profiles"
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    link = inside / "zz-test-link-out.yaml"
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("model: llama-3.1-8b\n")
+    link.symlink_to(secret)
+    try:
+        path = tmp_path / "s.yaml"
+        path.write_text("scenarios:\n  - name: link\n    profile: facts/profiles/zz-test-link-out.yaml\n"
+                        "    expect: {tool: unsloth}\n", encoding="utf-8")
+        with pytest.raises(RuleFileError) as info:
+            load_scenarios([path])
+        assert "is outside the project" in info.value.problems[0].message
+    finally:
+        link.unlink()
+    doc = Document(str(tmp_path / "s.yaml"), {"scenarios": []}, {})
+    _, problems = profile_path(doc, 0, {"profile": os.path.relpath(fifo, PROJECT_ROOT)})
+    assert problems   # outside the project, and never opened (opening a FIFO would block)

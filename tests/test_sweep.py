@@ -93,3 +93,25 @@ def test_unknown_output_suffix_is_a_usage_error(
     code, _, err = cli("sweep", str(grid_file), "--out", "map.xlsx")
     assert code == 2
     assert "--out must end in .csv, .md, .dot, .png, .svg" in err
+
+
+def test_a_worker_that_dies_ends_the_sweep_with_an_error_not_a_hang(grid_file: Path) -> None:
+    """Issue 17, medium: `sweep -j 2` hung forever when a worker process died (multiprocessing.Pool)."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from engine.sweep import SweepError
+
+    grid = load_grid(grid_file, load_rules())
+
+    def kill_a_worker(done: int, total: int) -> None:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+
+    started = time.monotonic()
+    with pytest.raises(SweepError) as info:
+        run_sweep(grid, processes=2, progress=kill_a_worker)
+    assert "a sweep worker process died" in str(info.value) and "-j 1" in str(info.value)
+    assert time.monotonic() - started < 120

@@ -539,13 +539,13 @@ def test_serve_is_a_sub_command_that_binds_localhost(cli: Any) -> None:
 
 
 def test_the_same_diff_twice_is_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.diff
+    import engine.isolate
 
     rules = _copy_rules(tmp_path)
     app = WebApp(rules)
     calls = []
-    real = engine.diff.diff_rules
-    monkeypatch.setattr(engine.diff, "diff_rules", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = engine.isolate.run_isolated
+    monkeypatch.setattr(engine.isolate, "run_isolated", lambda *a, **k: calls.append(a) or real(*a, **k))
     text = (rules / "sets" / "tool.yaml").read_text() + "# reviewed\n"
     body = json.dumps({"path": "sets/tool.yaml", "text": text, "grid": False}).encode()
     first = app.handle(Request("POST", "/api/diff", body=body))
@@ -557,3 +557,132 @@ def test_the_same_diff_twice_is_computed_once(tmp_path: Path, monkeypatch: pytes
 def test_host_with_another_port_is_refused(readonly: Client) -> None:
     status, _, data = readonly.request("GET", "/api/schema", headers={"Host": "127.0.0.1:1"})
     assert status == 403 and "with port" in json.loads(data)["error"]
+
+
+# -- issue 17: beyond loopback, hostile input, load ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, TuneplanServer]]:
+    """A server bound to every interface (0.0.0.0), reached here over 127.0.0.1."""
+    rules = _copy_rules(tmp_path_factory.mktemp("lan"))
+    server = make_server(rules, "0.0.0.0", 0, allowed_hosts=("tuneplan.example",))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = Client(server)
+    client.host = "127.0.0.1"
+    try:
+        yield client, server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _post_with(client: Client, headers: dict[str, str], path: str = "/api/recommend?svg=false") -> tuple[int, Any]:
+    status, _, data = client.request("POST", path, json.dumps({"model": "llama-3.1-8b"}),
+                                     {"Content-Type": "application/json", **headers})
+    return status, json.loads(data)
+
+
+def test_a_server_beyond_loopback_needs_its_token_on_every_post(lan: tuple[Client, TuneplanServer]) -> None:
+    """Issue 17, high 6: under DNS rebinding Origin == Host proves nothing; only the printed token does."""
+    client, server = lan
+    assert server.token and len(server.token) >= 32 and server.start_url.endswith(f"/#token={server.token}")
+    host = {"Host": f"127.0.0.1:{client.port}"}
+    status, data = _post_with(client, host)
+    assert status == 403 and "X-Tuneplan-Token" in data["error"]
+    status, data = _post_with(client, {**host, "X-Tuneplan-Token": server.token[:-1] + "x"})
+    assert status == 403
+    status, data = _post_with(client, {**host, "X-Tuneplan-Token": server.token})
+    assert status == 200 and data["recommendation"]["tool"]["choice"]
+    status, _, _ = client.request("GET", "/", headers=host)   # the page itself needs no token
+    assert status == 200
+
+
+@pytest.mark.parametrize("host, allowed", [
+    ("evil.example", False),                       # a rebinding page's own name
+    ("127.0.0.1:{port}@evil.example", False),      # userinfo trick
+    ("", False),                                   # none at all
+    ("tuneplan.example:{port}", True),             # --allow-host
+    ("{hostname}:{port}", True),                   # this machine's own name
+    ("127.0.0.1:{port}", True),
+])
+def test_a_server_beyond_loopback_answers_only_to_its_own_names(lan: tuple[Client, TuneplanServer], host: str,
+                                                                 allowed: bool) -> None:
+    client, _ = lan
+    value = host.format(port=client.port, hostname=socket.gethostname())
+    status, _, data = client.request("GET", "/api/schema", headers={"Host": value})
+    assert (status == 200) is allowed, (value, status, data[:200])
+    if not allowed:
+        assert "--allow-host" in json.loads(data)["error"]
+
+
+def test_serve_prints_the_token_url_when_listening_beyond_loopback(monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+    from engine.web import server as server_module
+
+    monkeypatch.setattr(server_module.TuneplanServer, "serve_forever",
+                        lambda self, poll_interval=0.5: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0", "--allow-edit", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "/#token=" in err and "X-Tuneplan-Token" in err and "whoever has it can change the rule files" in err
+
+
+def test_a_body_that_never_arrives_is_answered_408(tmp_path: Path) -> None:
+    for server in _serve(_copy_rules(tmp_path), socket_timeout_s=0.5):
+        client = Client(server)
+        with socket.create_connection((client.host, client.port), timeout=10) as sock:
+            sock.sendall((f"POST /api/recommend HTTP/1.1\r\nHost: 127.0.0.1:{client.port}\r\n"
+                          "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"mo").encode())
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        assert received.startswith(b"HTTP/1.1 408 ") and b"within 0.5 s" in received
+
+
+@pytest.mark.parametrize("method, path, body, status, error", [
+    ("POST", "/api/recommend", b'{"model_params_b": ' + b"9" * 5000 + b"}", 400, "unusable JSON"),
+    ("GET", "/api/file?path=" + "a" * 300 + ".yaml", None, 400, "is not usable here"),
+    ("GET", "/api/file?path=sets/" + "b" * 300 + ".yaml", None, 400, "is not usable here"),
+    ("GET", "/api/recommend?svg=false&model_params_b=1_000", None, 422, "plain digits"),
+    ("GET", "/api/recommend?svg=false&model_params_b=%D9%A7", None, 422, "plain digits"),   # Arabic-Indic 7
+    ("GET", "/api/recommend?svg=false&model_params_b=5e-324", None, 422, "at least 0.01"),
+])
+def test_client_mistakes_are_4xx_never_500(readonly: Client, method: str, path: str, body: bytes | None,
+                                           status: int, error: str) -> None:
+    """Issue 17, medium: a 5,000-digit number, a 300-byte path part, lenient numbers."""
+    got, _, data = readonly.request(method, path, body, {"Content-Type": "application/json"} if body else {})
+    assert got == status and error in json.loads(data)["error"]
+
+
+def test_the_server_keeps_up_with_clients_in_parallel(readonly: Client) -> None:
+    """A bounded load test (count-limited): 4 and 16 clients, repeated and distinct constraints, no errors,
+    no stalled keep-alive (the ~40 ms Nagle stall would make this take seconds). Speed is in `make bench`."""
+    errors: list[str] = []
+
+    def client_run(worker: int, count: int) -> None:
+        conn = http.client.HTTPConnection(readonly.host, readonly.port, timeout=30)
+        try:
+            for i in range(count):
+                seq_len = 512 + 16 * ((worker * count + i) % 8)     # some repeats, some new plans
+                conn.request("POST", "/api/recommend?svg=false", json.dumps({"model": "qwen2.5-7b",
+                             "seq_len": seq_len}), {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                if response.status != 200:
+                    errors.append(f"{response.status}: {response.read()[:200]!r}")
+                else:
+                    response.read()
+        except OSError as exc:
+            errors.append(repr(exc))
+        finally:
+            conn.close()
+
+    for clients, count in ((4, 10), (16, 4)):
+        threads = [threading.Thread(target=client_run, args=(w, count)) for w in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads)
+    assert errors == []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
+from engine.errors import RuleFileError, UsageError
 from engine.ir import RuleBase
+from engine.isolate import DEFAULT_MEMORY_MIB
 
 NAME = "diff"
 HELP = "which recommendations a rule change alters, and why"
@@ -29,20 +29,28 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     )
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--exit-code", action="store_true", help="exit 1 when some recommendation changed")
+    parser.add_argument("--timeout", type=float, default=600, metavar="S",
+                        help="stop after S seconds (default 600; the comparison runs in a worker process)")
+    parser.add_argument("--memory-mib", type=int, default=DEFAULT_MEMORY_MIB, metavar="MIB",
+                        help=f"memory limit of the worker in MiB (default {DEFAULT_MEMORY_MIB})")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the changes and a summary count."""
-    from engine.diff import diff_rules, render_json, render_markdown, render_text, summary_line
+    """Print the changes and a summary count. The two rule bases are compiled and run in a worker
+    process: a rule base that crashes or freezes durable-rules is an error message, and ^C works."""
+    from engine.diff import diff_outputs
+    from engine.isolate import Limits, run_isolated
 
-    scenarios = [Path(p) for p in args.scenarios] if args.scenarios else None
-    report = diff_rules(args.old_rules, args.new_rules, scenarios, grid=not args.no_grid)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(render_json(report), indent=2, ensure_ascii=False) + "\n")
-    elif args.format == "markdown":
-        sys.stdout.write(render_markdown(report))
-    else:
-        sys.stdout.write(render_text(report))
+    if args.timeout <= 0 or args.memory_mib < 256:
+        raise UsageError("--timeout must be positive and --memory-mib at least 256")
+    scenarios = [str(p) for p in args.scenarios] if args.scenarios else None
+    problems, text, summary, unchanged = run_isolated(
+        diff_outputs, str(args.old_rules), str(args.new_rules), scenarios, not args.no_grid, args.format,
+        limits=Limits(seconds=args.timeout, memory_mib=args.memory_mib),
+        what=f"the rules in {args.old_rules} and {args.new_rules}")
+    if problems:
+        raise RuleFileError(problems)
+    sys.stdout.write(text)
     if args.format != "text":
-        print(summary_line(report), file=sys.stderr)
-    return 1 if args.exit_code and not report.unchanged else 0
+        print(summary, file=sys.stderr)
+    return 1 if args.exit_code and not unchanged else 0

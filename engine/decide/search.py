@@ -14,6 +14,7 @@ from engine.decide.objective import objective_for
 from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
 from engine.ir import Rule, RuleBase
+from engine.memo import Memo
 from engine.runtime import Firing
 from engine.tally import render_template
 
@@ -39,8 +40,8 @@ class Planner:
     values: dict[str, tuple[Any, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._memo: dict[tuple[Any, ...], Estimates] = {}
-        self._spaces: dict[tuple[Any, ...], tuple[Space, OfferFacts]] = {}
+        self._memo: Memo[Estimates] = Memo(MEMO_SIZE)
+        self._spaces: Memo[tuple[Space, OfferFacts]] = Memo(MEMO_SIZE)
         self.values = space.axis_values(self.rulebase)
         self._gpu = {g.id: g for g in self.gpus}
         self._entries = {name: {e.id: e for e in c.entries} for name, c in self.rulebase.catalogs.items()}
@@ -119,10 +120,7 @@ class Planner:
             compute.append(numbers[1])
             floor.append(numbers[2])
         result = Estimates(need, compute, floor)
-        if len(self._memo) >= MEMO_SIZE:
-            self._memo.pop(next(iter(self._memo)))
-        self._memo[key] = result
-        return result
+        return self._memo.put(key, result)
 
     def offer_facts(self, offers: Sequence[Offer]) -> OfferFacts:
         gpus = [self._gpu[o.gpu] for o in offers]
@@ -137,10 +135,7 @@ class Planner:
         if cached is None:
             setups = tuple(space.setups(self.rulebase, self.values, pinned))
             offers = tuple(space.offers(self.rulebase, facts, pinned))
-            cached = (Space(setups, offers, self.values), self.offer_facts(offers))
-            if len(self._spaces) >= MEMO_SIZE:
-                self._spaces.pop(next(iter(self._spaces)))
-            self._spaces[key] = cached
+            cached = self._spaces.put(key, (Space(setups, offers, self.values), self.offer_facts(offers)))
         return pinned, cached[0], cached[1]
 
     def search(self, facts: Mapping[str, Any], shape: memory.ModelShape, effects: Sequence[Effect], *,

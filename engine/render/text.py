@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.render.data import recommendation_dict
 from engine.tally import format_value
 
 if TYPE_CHECKING:
@@ -109,7 +108,7 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
 
 def render_text(rec: Recommendation) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
-    d = recommendation_dict(rec)
+    d = rec.to_dict()
     lines = ["tuneplan recommendation", ""]
     if rec.blocked:
         lines += [f"NO FITTING SETUP: no {', '.join(rec.blocked)} satisfies the constraints."]

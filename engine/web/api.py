@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,12 +21,15 @@ from urllib.parse import urlencode
 from engine.errors import ConstraintError, Problem, RenderError, RuleFileError, TuneplanError
 from engine.facts import constraint_specs
 from engine.ir import RuleBase
+from engine.isolate import DEFAULT_MEMORY_MIB, Limits
 from engine.loader import load_rules
+from engine.recommendation import Recommendation
 from engine.web.workspace import RefusedPathError, Workspace, sha256_text
 
 log = logging.getLogger("engine.web")
 
 MAX_EDITED_FILES = 50
+RECOMMENDATION_CACHE = 64   # answers kept per server: the page asks for JSON, graph and markdown of one form
 STATIC_FILES = {  # URL path -> (package file, content type); a fixed map, so no path reaches the disk
     "/": ("index.html", "text/html; charset=utf-8"),
     "/rules": ("rules.html", "text/html; charset=utf-8"),
@@ -91,15 +94,20 @@ def problem_dict(problem: Problem, workspace: Workspace, copy_root: Path | None 
 class WebApp:
     """The routes of `tuneplan serve` over one rules directory."""
 
-    def __init__(self, rules_dir: str | Path, *, allow_edit: bool = False) -> None:
+    def __init__(self, rules_dir: str | Path, *, allow_edit: bool = False, limits: Limits | None = None) -> None:
         self.workspace = Workspace.at(rules_dir)
         self.allow_edit = allow_edit
+        self.limits = limits or Limits(seconds=60, memory_mib=DEFAULT_MEMORY_MIB)   # per edited-rules job
         self._save_lock = threading.Lock()       # check-then-write of one save is not interleaved with another
         self._fired_lock = threading.Lock()
         self._fired: dict[str, tuple[Counter[str], int, list[str]]] = {}   # rules digest -> scenario firings
         # diffs by (saved rules, edited text, grid): "Preview diff" then "Save…" of one text compiles once, which
         # matters because every compiled rule base stays registered in durable-rules' C core for good
         self._diffs: dict[tuple[str, str, bool], dict[str, Any]] = {}
+        # recommendations by (rules digest, constraints as sent): deterministic, so answering the graph,
+        # markdown and JSON of one form (and a re-sent form) from one evaluation changes nothing but time
+        self._answers: OrderedDict[tuple[str, str], Recommendation] = OrderedDict()
+        self._answers_lock = threading.Lock()
         self.routes: dict[tuple[str, str], Callable[[Request], Response]] = {
             ("GET", "/api/schema"): self.schema,
             ("GET", "/api/recommend"): self.recommend_get,
@@ -171,6 +179,8 @@ class WebApp:
             raise ApiError(400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
         except RecursionError:
             raise ApiError(400, "malformed JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more digits than Python converts (4,300), and the like
+            raise ApiError(400, f"unusable JSON: {str(exc)[:120]}") from None
         if not isinstance(data, dict):
             raise ApiError(400, f"the body must be a JSON object, not {type(data).__name__}")
         return data
@@ -201,25 +211,21 @@ class WebApp:
             edits[real] = text
         return edits
 
-    def _check_copy(self, copy_root: Path, edits: Mapping[Path, str]) -> tuple[list[dict[str, Any]], RuleBase | None]:
-        """Load the edited copy; the problems (as JSON) and the rule base when it loaded."""
-        from engine.scenarios import load_scenarios
+    def _isolated(self, job: Callable[..., Any], *args: Any, edits: Mapping[Path, str]) -> Any:
+        """A job of engine/web/jobs.py on an edited copy, in a worker process within the server's limits;
+        a crash, timeout or the memory limit is a 422 that names the edited files (the server lives on)."""
+        from engine.isolate import IsolationError, run_isolated
 
-        problems: list[Problem] = []
-        rulebase = None
+        names = ", ".join(sorted(real.relative_to(self.workspace.root).as_posix() for real in edits)) or "the rules"
         try:
-            rulebase = load_rules(copy_root)
-        except RuleFileError as exc:
-            problems.extend(exc.problems)
-        # scenario files are not read by the loader; an edited one is checked as `tuneplan test` would read it
-        tests = [copy_root / real.relative_to(self.workspace.root) for real in edits
-                 if real.relative_to(self.workspace.root).parts[0] == "tests"]
-        if tests:
-            try:
-                load_scenarios(tests)
-            except RuleFileError as exc:
-                problems.extend(exc.problems)
-        return self._problems(problems, copy_root), rulebase
+            return run_isolated(job, *args, limits=self.limits, what=f"the edited {names}")
+        except IsolationError as exc:
+            raise ApiError(422, str(exc), reason=exc.reason) from None
+
+    def _tests(self, copy_root: Path, edits: Mapping[Path, str]) -> list[str]:
+        """The copies of edited scenario files: the loader does not read them, `tuneplan test` does."""
+        return [str(copy_root / real.relative_to(self.workspace.root)) for real in edits
+                if real.relative_to(self.workspace.root).parts[0] == "tests"]
 
     # -- recommendation ------------------------------------------------------------------------------
     def schema(self, request: Request) -> Response:
@@ -235,13 +241,30 @@ class WebApp:
                           "minimum": spec.minimum, "maximum": spec.maximum, "min_exclusive": spec.min_exclusive})
         return Response.json({"facts": facts, "rules_digest": rulebase.digest[:16]})
 
-    def _recommend(self, constraints: Mapping[str, Any], base_url: str, *, svg: bool) -> dict[str, Any]:
+    def _recommendation(self, constraints: Mapping[str, Any]) -> Recommendation:
+        """The recommendation for these constraints under the saved rules (kept for a few repeats)."""
         from engine.pipeline import Engine
-        from engine.render.dot import dot_to
 
         if len(constraints) > 200:
             raise ApiError(400, "too many constraint facts")
-        rec = Engine.for_rules(self.workspace.root).recommend(constraints)
+        engine = Engine.for_rules(self.workspace.root)
+        key = (engine.rulebase.digest, json.dumps(sorted(constraints.items()), default=str))
+        with self._answers_lock:
+            rec = self._answers.get(key)
+            if rec is not None:
+                self._answers.move_to_end(key)
+                return rec
+        rec = engine.recommend(constraints)
+        with self._answers_lock:
+            self._answers[key] = rec
+            while len(self._answers) > RECOMMENDATION_CACHE:
+                self._answers.popitem(last=False)
+        return rec
+
+    def _recommend(self, constraints: Mapping[str, Any], base_url: str, *, svg: bool) -> dict[str, Any]:
+        from engine.render.dot import dot_to
+
+        rec = self._recommendation(constraints)
         query = urlencode(sorted((k, _query_value(v)) for k, v in constraints.items() if v is not None))
         graph_url = f"/api/graph.svg?{query}"
         out: dict[str, Any] = {
@@ -279,11 +302,10 @@ class WebApp:
 
     def graph_svg(self, request: Request) -> Response:
         """The decision graph of the recommendation as SVG."""
-        from engine.pipeline import Engine
         from engine.render.dot import dot_to
 
         constraints = {k: v for k, v in request.query.items() if v != ""}
-        rec = Engine.for_rules(self.workspace.root).recommend(constraints)
+        rec = self._recommendation(constraints)
         return Response(200, "image/svg+xml", dot_to(rec.to_dot(), "svg"))
 
     # -- rules ---------------------------------------------------------------------------------------
@@ -347,18 +369,21 @@ class WebApp:
                               "sha256": sha256_text(text), "editable": self.allow_edit})
 
     def check(self, request: Request) -> Response:
-        """`tuneplan check` on the saved rules, or on a copy with the edited text."""
+        """`tuneplan check` on the saved rules, or on a copy with the edited text; compiled as well, so
+        "ok" means a recommendation will run. In a worker process."""
+        from engine.web import jobs
+
         body = self._json_body(request) if request.body.strip() else {}
         edits = self._edits(body)
         with self.workspace.edited_copy(edits) as copy_root:
-            problems, rulebase = self._check_copy(copy_root, edits)
-        rules = len(rulebase.rules()) if rulebase else 0
+            found, rules = self._isolated(jobs.check, str(copy_root), self._tests(copy_root, edits), edits=edits)
+            problems = self._problems(found, copy_root)
         return Response.json({"ok": not problems, "problems": problems,
                               "summary": f"{len(problems)} problem(s)" if problems else f"ok: {rules} rules"})
 
     def lint(self, request: Request) -> Response:
         """`tuneplan lint` (with `check` first) on the saved rules or an edited copy; gaps off unless asked."""
-        from engine.lint import lint_rulebase
+        from engine.web import jobs
 
         body = self._json_body(request) if request.body.strip() else {}
         edits = self._edits(body)
@@ -366,13 +391,11 @@ class WebApp:
         if not isinstance(gaps, bool):
             raise ApiError(400, "'gaps' must be true or false")
         with self.workspace.edited_copy(edits) as copy_root:
-            problems, rulebase = self._check_copy(copy_root, edits)
-            findings = []
-            if rulebase is not None:
-                for finding in lint_rulebase(rulebase, gaps=gaps, gap_samples=300):
-                    item = asdict(finding)
-                    item["file"] = self.workspace.relative(finding.file, copy_root)
-                    findings.append(item)
+            found, findings = self._isolated(jobs.lint, str(copy_root), self._tests(copy_root, edits), gaps,
+                                             edits=edits)
+            problems = self._problems(found, copy_root)
+            for item in findings:
+                item["file"] = self.workspace.relative(item["file"], copy_root)
         levels = Counter(f["level"] for f in findings)
         return Response.json({"ok": not problems and not levels["error"], "problems": problems,
                               "findings": findings, "summary": f"{len(problems)} check problem(s), "
@@ -380,7 +403,7 @@ class WebApp:
 
     def diff(self, request: Request) -> Response:
         """Which recommendations the edited text changes against the saved rules, and the rules responsible."""
-        from engine.diff import diff_rules, render_json, render_markdown, summary_line
+        from engine.web import jobs
 
         body = self._json_body(request)
         edits = self._edits(body)
@@ -396,19 +419,20 @@ class WebApp:
         if cached is not None:
             return Response.json(cached)
         with self.workspace.edited_copy(edits) as copy_root:
-            problems, rulebase = self._check_copy(copy_root, edits)
-            if rulebase is None:
-                raise ApiError(422, "the edited rules have problems; fix them to see the diff", problems)
-            report = diff_rules(self.workspace.root, copy_root, grid=grid)
-        report.old, report.new = "saved", "edited"
-        data = {**render_json(report), "summary": summary_line(report), "markdown": render_markdown(report)}
+            found, data = self._isolated(jobs.diff, str(self.workspace.root), str(copy_root),
+                                         self._tests(copy_root, edits), grid, edits=edits)
+            if data is None:
+                raise ApiError(422, "the edited rules have problems; fix them to see the diff",
+                               self._problems(found, copy_root))
         with self._fired_lock:
             self._diffs = {**dict(list(self._diffs.items())[-7:]), key: data}
         return Response.json(data)
 
     def save(self, request: Request) -> Response:
-        """Write the edited text to the real file, atomically, when `check` finds nothing wrong."""
+        """Write the edited text to the real file, atomically, when `check` (which compiles, in a worker
+        process) finds nothing wrong; otherwise the file on disk is kept as it was."""
         from engine.fileio import write_atomic
+        from engine.web import jobs
 
         if not self.allow_edit:
             raise ApiError(403, "editing is off: start the server with `tuneplan serve --allow-edit`")
@@ -424,7 +448,12 @@ class WebApp:
                 raise ApiError(409, "the file changed on disk since it was opened; reload it and apply your "
                                     "edit again", sha256=sha256_text(current))
             with self.workspace.edited_copy(edits) as copy_root:
-                problems, _ = self._check_copy(copy_root, edits)
+                try:
+                    found, _ = self._isolated(jobs.check, str(copy_root), self._tests(copy_root, edits), edits=edits)
+                except ApiError as exc:
+                    raise ApiError(422, f"not saved (the file on disk is unchanged): {exc.message}",
+                                   **exc.extra) from None
+                problems = self._problems(found, copy_root)
             if problems:
                 raise ApiError(422, f"not saved: check found {len(problems)} problem(s)", problems)
             write_atomic(real, text.encode("utf-8"))

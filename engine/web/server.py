@@ -1,13 +1,17 @@
 """The HTTP shell of `tuneplan serve`: the standard library's threading server, with the guards a
 local editing server needs (body size limit, JSON-only POSTs, Host and Origin checks against DNS
-rebinding and cross-site requests) in front of ``WebApp.handle``."""
+rebinding and cross-site requests, and a token on every POST when it listens beyond this machine) in
+front of ``WebApp.handle``."""
 
 from __future__ import annotations
 
+import contextlib
+import hmac
 import ipaddress
 import json
 import logging
 import re
+import secrets
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,7 +25,8 @@ log = logging.getLogger("engine.web")
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DRAIN_BYTES = 8 * MAX_BODY_BYTES   # read and drop an oversized body up to this, so the client sees the 413
 SOCKET_TIMEOUT_S = 30
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+TOKEN_HEADER = "X-Tuneplan-Token"
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 _HOST = re.compile(r"(?P<name>[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")  # name[:port], strictly
 _SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; "
@@ -42,19 +47,47 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
+def _own_names(host: str, allowed: tuple[str, ...]) -> frozenset[str]:
+    """The Host names this server answers to: loopback names, the address it was given, for a wildcard
+    bind (0.0.0.0, ::) this machine's names and addresses, and the ``allowed`` extra names."""
+    names = set(_LOOPBACK_NAMES) | {host.strip("[]").lower()} | {a.strip("[]").lower() for a in allowed}
+    if _wildcard(host):
+        hostname = socket.gethostname()
+        names |= {hostname.lower(), socket.getfqdn().lower()}
+        with contextlib.suppress(OSError):   # a host name that does not resolve: its name still counts
+            names |= {str(info[4][0]).lower() for info in socket.getaddrinfo(hostname, None)}
+    return frozenset(names)
+
+
 class TuneplanServer(ThreadingHTTPServer):
-    """A threading HTTP server that carries the app and its limits."""
+    """A threading HTTP server that carries the app and its limits. Bound beyond loopback, it makes a
+    token (``token``) that every POST must carry in the ``X-Tuneplan-Token`` header."""
 
     daemon_threads = True
+    request_queue_size = 128   # the standard library's 5 resets connections under a burst of clients
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver prints tracebacks to stderr; the library logs instead (the CLI decides where to)
         log.exception("error while serving %s", client_address)
 
-    def __init__(self, address: tuple[str, int], app: WebApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, address: tuple[str, int], app: WebApp, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 token: str | None = None, allowed_hosts: tuple[str, ...] = (),
+                 socket_timeout_s: float = SOCKET_TIMEOUT_S) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.socket_timeout_s = socket_timeout_s
         self.loopback_only = is_loopback(address[0])
+        # under DNS rebinding another site's page is same-origin with this server, so Origin checks prove
+        # nothing: beyond loopback, a secret only the person who started the server has must come along
+        self.token = None if self.loopback_only else (token or secrets.token_urlsafe(24))
+        self.own_names = _own_names(address[0], allowed_hosts)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
@@ -67,6 +100,11 @@ class TuneplanServer(ThreadingHTTPServer):
         shown = f"[{name}]" if ":" in name else name
         return f"http://{shown}:{port}"
 
+    @property
+    def start_url(self) -> str:
+        """The URL to open: with the token in its fragment (never sent to the server, kept by the page)."""
+        return f"{self.url}/#token={self.token}" if self.token else f"{self.url}/"
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: TuneplanServer
@@ -74,6 +112,12 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
+    disable_nagle_algorithm = True   # with delayed ACKs, Nagle stalls every keep-alive answer by ~40 ms
+    wbufsize = 64 * 1024             # headers and body leave in one send (flushed after each request)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.socket_timeout_s)
 
     def do_GET(self) -> None:
         self._serve()
@@ -105,7 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refused(refusal)
         body = b""
         if self.command in ("POST", "PUT", "DELETE"):
-            refusal = self._refuse_cross_site()
+            refusal = self._refuse_cross_site() or self._refuse_without_token()
             if refusal is not None:
                 return self._refused(refusal)
             read = self._read_body()
@@ -134,17 +178,30 @@ class _Handler(BaseHTTPRequestHandler):
         return response
 
     def _refuse_host(self) -> Response | None:
-        # DNS rebinding: a page of another site that resolves its name to 127.0.0.1 sends its own Host
-        if not self.server.loopback_only:
-            return None
+        # DNS rebinding: a page of another site that resolves its name to this machine sends its own Host
         host = (self.headers.get("Host") or "").strip()
         match = _HOST.fullmatch(host)
         port = str(self.server.server_address[1])
-        if match is None or match.group("name").lower() not in _LOOPBACK_NAMES or (
+        if match is None or match.group("name").strip("[]").lower() not in self.server.own_names or (
                 match.group("port") is not None and match.group("port") != port):
             shown = repr(host[:100]) if host else "(none)"
-            return _error(403, f"Host {shown} refused: this server answers on localhost only "
-                               f"(Host must be localhost, 127.0.0.1 or [::1], with port {port} if any)")
+            if self.server.loopback_only:
+                return _error(403, f"Host {shown} refused: this server answers on localhost only "
+                                   f"(Host must be localhost, 127.0.0.1 or [::1], with port {port} if any)")
+            return _error(403, f"Host {shown} refused: this server answers to "
+                               f"{', '.join(sorted(self.server.own_names))} (port {port}); start it with "
+                               "--allow-host NAME for another name")
+        return None
+
+    def _refuse_without_token(self) -> Response | None:
+        expected = self.server.token
+        if expected is None:
+            return None
+        given = self.headers.get(TOKEN_HEADER) or ""
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode()):
+            return _error(403, f"this server listens beyond this machine, so a POST needs the token printed "
+                               f"when it started (header {TOKEN_HEADER}); open the URL it printed, which "
+                               "hands the token to the page")
         return None
 
     def _refuse_cross_site(self) -> Response | None:
@@ -166,14 +223,22 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(raw_length)
         except ValueError:
             length = -1
-        if length < 0:
+        if length < 0 or len(raw_length) > 20:
             self.close_connection = True
             return _error(400, f"bad Content-Length {raw_length[:40]!r}")
         if length > self.server.max_body_bytes:
             self.close_connection = True
             self._drain(length)
             return _error(413, f"the body is {length} bytes; the limit is {self.server.max_body_bytes} bytes")
-        return self.rfile.read(length)
+        try:
+            body = self.rfile.read(length)
+        except TimeoutError:
+            self.close_connection = True
+            return _error(408, f"the body did not arrive within {self.server.socket_timeout_s:g} s")
+        if len(body) < length:
+            self.close_connection = True
+            return _error(400, f"the body ended after {len(body)} of the {length} bytes Content-Length promised")
+        return body
 
     def _drain(self, length: int) -> None:
         remaining = min(length, MAX_DRAIN_BYTES)
@@ -198,6 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
+            self.wfile.flush()
         except ConnectionError:  # the page gave up on it (a newer keystroke aborted the fetch): not an error
             self.close_connection = True
             log.debug("client closed the connection before the answer to %s", self.path)
@@ -226,6 +292,8 @@ def _error(status: int, message: str) -> Response:
 
 
 def make_server(rules_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, *, allow_edit: bool = False,
-                max_body_bytes: int = MAX_BODY_BYTES) -> TuneplanServer:
+                max_body_bytes: int = MAX_BODY_BYTES, token: str | None = None,
+                allowed_hosts: tuple[str, ...] = (), socket_timeout_s: float = SOCKET_TIMEOUT_S) -> TuneplanServer:
     """A server over ``rules_dir``, bound and ready for ``serve_forever()`` (port 0 picks a free one)."""
-    return TuneplanServer((host, port), WebApp(rules_dir, allow_edit=allow_edit), max_body_bytes=max_body_bytes)
+    return TuneplanServer((host, port), WebApp(rules_dir, allow_edit=allow_edit), max_body_bytes=max_body_bytes,
+                          token=token, allowed_hosts=allowed_hosts, socket_timeout_s=socket_timeout_s)

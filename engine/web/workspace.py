@@ -65,13 +65,16 @@ class Workspace:
         candidate = Path(rel)
         if candidate.is_absolute() or rel.startswith(("/", "\\")):
             raise RefusedPathError(403, f"path {rel[:80]!r} is outside the rules directory (give it relative to it)")
-        target = (self.root / candidate).resolve()  # follows symbolic links: a link out is refused too
-        if not target.is_relative_to(self.root) or target == self.root:
-            raise RefusedPathError(403, f"path {rel[:80]!r} is outside the rules directory")
-        if target.suffix not in YAML_SUFFIXES:
-            raise RefusedPathError(400, f"path {rel[:80]!r} is not a YAML file (.yaml or .yml)")
-        if must_exist and not target.is_file():
-            raise RefusedPathError(404, f"no rule file {rel[:80]!r} in the rules directory")
+        try:
+            target = (self.root / candidate).resolve()  # follows symbolic links: a link out is refused too
+            if not target.is_relative_to(self.root) or target == self.root:
+                raise RefusedPathError(403, f"path {rel[:80]!r} is outside the rules directory")
+            if target.suffix not in YAML_SUFFIXES:
+                raise RefusedPathError(400, f"path {rel[:80]!r} is not a YAML file (.yaml or .yml)")
+            if must_exist and not target.is_file():
+                raise RefusedPathError(404, f"no rule file {rel[:80]!r} in the rules directory")
+        except OSError as exc:  # a name part over the file system's limit, a loop of links, ...
+            raise RefusedPathError(400, f"path {rel[:80]!r} is not usable here: {exc.strerror or exc}") from None
         return target
 
     def relative(self, file: str, copy_root: Path | None = None) -> str:

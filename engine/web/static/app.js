@@ -19,10 +19,25 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// A server listening beyond this machine prints its URL with "#token=..." (a fragment: never sent over
+// the network by the browser); the page keeps it for this server and sends it with every POST.
+const TOKEN_KEY = "tuneplan-token";
+
+function takeToken() {
+  const match = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
+  if (!match) return;
+  try { sessionStorage.setItem(TOKEN_KEY, match[1]); } catch (err) { /* storage off: POSTs will say why */ }
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function token() {
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch (err) { return null; }
+}
+
 async function api(path, body, options) {
-  const init = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body),
-  };
+  const headers = {"Content-Type": "application/json"};
+  if (token()) headers["X-Tuneplan-Token"] = token();
+  const init = body === undefined ? {} : {method: "POST", headers, body: JSON.stringify(body)};
   if (options && options.signal) init.signal = options.signal;
   const response = await fetch(path, init);
   let data;
@@ -628,6 +643,7 @@ async function initRules() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  takeToken();
   if (document.body.dataset.page === "recommend") initRecommend();
   else if (document.body.dataset.page === "rules") initRules();
 });
