@@ -153,6 +153,8 @@ class Grid:
     def __post_init__(self) -> None:
         sp = self.space
         self.setups, self.offers, self.values, self.shape = sp.setups, sp.offers, sp.values, sp.shape
+        self._sides: dict[tuple[tuple[str, Any], ...], tuple[Mask, Mask]] = {}
+        self._exclusions: tuple[list[Effect], Mask, Mask] | None = None
         ns, no = self.shape
         need = np.array(self.estimates.need_gib, dtype=np.float64).reshape(ns, 1)
         usable = np.array(self.offer_facts.usable_gib, dtype=np.float64).reshape(1, no)
@@ -182,7 +184,12 @@ class Grid:
 
     # -- the rules' effects --------------------------------------------------------------------
     def sides_of(self, pairs: Sequence[tuple[str, Any]]) -> tuple[Mask, Mask]:
-        """(set-ups, offers) whose plans have every (axis, value) of ``pairs``: the cells are their product."""
+        """(set-ups, offers) whose plans have every (axis, value) of ``pairs``: the cells are their product.
+        Memoised per grid (the explanations ask for the same effects' sides once per option); read-only."""
+        key = tuple(pairs)
+        known = self._sides.get(key)
+        if known is not None:
+            return known
         rows = np.ones(self.shape[0], dtype=bool)
         cols = np.ones(self.shape[1], dtype=bool)
         for axis, value in pairs:
@@ -190,7 +197,24 @@ class Grid:
                 rows = rows & self.space.side_mask(axis, value)
             else:
                 cols = cols & self.space.side_mask(axis, value)
+        rows.flags.writeable = False
+        cols.flags.writeable = False
+        self._sides[key] = (rows, cols)
         return rows, cols
+
+    def covering(self, rows: Mask, cols: Mask) -> list[Effect]:
+        """The exclusions (not requirements) that apply to every plan of rows x cols, in effect order:
+        one vector test against all of them (their sides stacked once per grid)."""
+        if self._exclusions is None:
+            chosen = [e for e in self.excluded_by if e.kind != "require"]
+            sides = [self.sides_of((*e.plan, (e.decision, e.option))) for e in chosen]
+            self._exclusions = (chosen, np.array([r for r, _ in sides], dtype=bool).reshape(len(chosen), -1),
+                                np.array([c for _, c in sides], dtype=bool).reshape(len(chosen), -1))
+        effects, e_rows, e_cols = self._exclusions
+        if not effects:
+            return []
+        covers = ~(rows & ~e_rows).any(axis=1) & ~(cols & ~e_cols).any(axis=1)
+        return [effects[k] for k in np.flatnonzero(covers)]
 
     def mask_of(self, pairs: Sequence[tuple[str, Any]]) -> Mask:
         """The cells whose plan has every (axis, value) of ``pairs``."""
@@ -466,7 +490,7 @@ def _failures(grid: Grid, axis: str, option: Any, sides: tuple[Mask, Mask]) -> l
     rows, cols = sides
     if not rows.any() or not cols.any():
         return [Rejection(axis, option, "not-offered", _not_offered(grid, axis, option))]
-    everywhere = [e for e in grid.excluded_by if e.kind != "require" and _covers(grid, e, rows, cols)]
+    everywhere = grid.covering(rows, cols)
     if everywhere:
         plan = grid.plan(int(np.flatnonzero(np.outer(rows, cols))[0]))
         return [Rejection(axis, option, everywhere[0].rule.id, "; ".join(_rule_text(e) for e in everywhere),
@@ -507,12 +531,6 @@ def nearest_failures(grid: Grid) -> list[Rejection]:
         pins = ", ".join(f"{a} = {_v(v)}" for a, v in grid.pinned.items())
         return [Rejection("plan", None, "not-offered", f"no {what} is left{f' with {pins}' if pins else ''}")]
     return _failures(grid, "plan", None, (np.ones(grid.shape[0], dtype=bool), np.ones(grid.shape[1], dtype=bool)))
-
-
-def _covers(grid: Grid, effect: Effect, rows: Mask, cols: Mask) -> bool:
-    """Whether an exclusion applies to every plan of rows x cols (checked on the two sides, not the grid)."""
-    e_rows, e_cols = grid.sides_of((*effect.plan, (effect.decision, effect.option)))
-    return bool(np.all(e_rows[rows]) and np.all(e_cols[cols]))
 
 
 def _fewest_rules(grid: Grid, group: Mask, axis: str) -> int:
