@@ -5,6 +5,7 @@ and see the diff. Screenshots go to out/screenshots/ for a person to look at."""
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -183,3 +184,25 @@ def test_edit_a_rule_see_findings_as_you_type_save_and_see_the_diff(page: Any, b
     assert (rules / "sets" / "tool.yaml").read_text() == edited
     assert page.is_hidden("#dirty")
     shot(page, "saved")
+
+
+def test_a_server_beyond_loopback_works_from_its_printed_url_and_not_without_it(page: Any, rules: Path) -> None:
+    """Bound to 0.0.0.0 the page must carry the token from the printed URL's fragment into its POSTs."""
+    server = make_server(rules, "0.0.0.0", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        page.goto(f"http://127.0.0.1:{port}/?model=llama-3.1-8b")      # no token: the POST is refused
+        page.wait_for_selector("#error")
+        assert "X-Tuneplan-Token" in page.inner_text("#error")
+        assert server.start_url.startswith(f"http://{socket.gethostname()}:{port}/#token=")
+        page.goto(server.start_url.replace(socket.gethostname(), "127.0.0.1", 1))   # the URL `serve` prints
+        assert "token" not in page.url                                # taken out of the address bar
+        page.goto(f"http://127.0.0.1:{port}/?model=llama-3.1-8b")      # same tab: the token is kept
+        page.wait_for_selector("#answer")
+        assert page.inner_text("tr[data-row=tool] td.choice")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -102,8 +102,13 @@ class TuneplanServer(ThreadingHTTPServer):
 
     @property
     def start_url(self) -> str:
-        """The URL to open: with the token in its fragment (never sent to the server, kept by the page)."""
-        return f"{self.url}/#token={self.token}" if self.token else f"{self.url}/"
+        """The URL to open: with the token in its fragment (never sent to the server, kept by the page); for
+        a wildcard bind (0.0.0.0, ::), by this machine's host name, which other machines can reach."""
+        url = self.url
+        host = self.server_address[0]
+        if _wildcard(host.decode() if isinstance(host, bytes) else host):
+            url = f"http://{socket.gethostname()}:{self.server_address[1]}"
+        return f"{url}/#token={self.token}" if self.token else f"{url}/"
 
 
 class _Handler(BaseHTTPRequestHandler):
