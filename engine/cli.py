@@ -5,6 +5,7 @@ bug 3, ^C 130). Logging and printing of errors happen here only."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -14,13 +15,52 @@ from engine.commands import registry
 from engine.errors import RuleFileError, TuneplanError, UsageError, UserError
 from engine.ir import RuleBase
 from engine.loader import load_rules
+from engine.suggest import did_you_mean
 
 ISSUES_URL = "the tuneplan issue tracker (include the command and its --debug output)"
 
 
 class _Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (``--budget`` must not silently mean ``--budget-usd``) and with
+    "did you mean" for an unknown flag, sub-command or choice."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # argparse would exit(2); the boundary decides
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:   # argparse of Python 3.11 lists the choices but suggests none
+            choices = re.findall(r"'([^']*)'", bad.group(2))
+            message = message[:bad.start()] + f"invalid choice: {bad.group(1)!r}{did_you_mean(bad.group(1), choices)}" \
+                f"; choose from {', '.join(choices)}"
         raise UsageError(f"{self.prog}: {message}")
+
+    def flags(self) -> list[str]:
+        """Every long option string of this parser."""
+        return [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuneplan")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
+def _unknown_flags(parser: _Parser, extras: list[str]) -> UsageError:
+    """A usage error naming each unknown argument, with the closest flag of that sub-command."""
+    parts = []
+    for extra in extras:
+        if extra.startswith("-"):
+            name = extra.split("=", 1)[0]
+            hint = did_you_mean(name, parser.flags()) or did_you_mean(name.replace("_", "-"), parser.flags())
+            parts.append(f"{name}{hint}")
+        else:
+            parts.append(repr(extra))
+    return UsageError(f"{parser.prog}: unknown argument(s): {', '.join(parts)}; see {parser.prog} --help")
 
 
 def _rules_dir(argv: Sequence[str]) -> str | None:
@@ -35,11 +75,18 @@ def _rules_dir(argv: Sequence[str]) -> str | None:
 def build_parser(rulebase: RuleBase | None = None) -> argparse.ArgumentParser:
     """The argument parser; `recommend` gets one flag per fact of the loaded schema."""
     parser = _Parser(prog="tuneplan", description="Explainable recommendations for LLM fine-tuning setups.")
+    parser.add_argument("--version", action="version", version=f"tuneplan {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for module in registry():
-        module.add_arguments(sub.add_parser(module.NAME, help=module.HELP), rulebase)
+        module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP), rulebase)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> _Parser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    chosen: _Parser = action.choices[name]
+    return chosen
 
 
 def run(argv: Sequence[str]) -> int:
@@ -47,12 +94,18 @@ def run(argv: Sequence[str]) -> int:
     argv = list(argv)
     command = next((a for a in argv if not a.startswith("-")), "")
     modules = {m.NAME: m for m in registry()}
+    if command and command not in modules and not {"-h", "--help", "--version"} & set(argv):
+        raise UsageError(f"tuneplan: unknown command {command!r}{did_you_mean(command, modules)}; "
+                         f"commands: {', '.join(modules)}")
     rulebase = None
     if command in modules and modules[command].NEEDS_RULES:
         # the fact flags come from the schema; --help must work even on a broken rule base
         wants_help = bool({"-h", "--help"} & set(argv))
         rulebase = _try_load(_rules_dir(argv)) if wants_help else load_rules(_rules_dir(argv))
-    args = build_parser(rulebase).parse_args(argv)
+    parser = build_parser(rulebase)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        raise _unknown_flags(_subparser(parser, args.command), extras)
     code: int = modules[args.command].run(args)
     return code
 

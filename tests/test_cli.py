@@ -95,7 +95,7 @@ def test_bad_constraints_exit_1_naming_the_fact(cli: Cli, argv: list[str], messa
 
 def test_usage_errors_exit_2(cli: Cli) -> None:
     code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--no-such-flag")
-    assert code == 2 and "unrecognized arguments: --no-such-flag" in err
+    assert code == 2 and "unknown argument(s): --no-such-flag" in err
     code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--set", "novalue")
     assert code == 2 and "--set expects NAME=VALUE" in err
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from engine.commands import check, diagram, diff, lint, recommend, serve, sweep, test
+from engine.commands import check, completion, diagram, diff, lint, lists, recommend, serve, sweep, test
 
 
 def registry() -> list[ModuleType]:
     """The sub-command modules, in the order `tuneplan --help` lists them."""
-    return [recommend, check, test, lint, diff, sweep, diagram, serve]
+    return [recommend, lists, check, test, lint, diff, sweep, diagram, serve, completion]

@@ -109,7 +109,8 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
 def render_text(rec: Recommendation) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
     d = rec.to_dict()
-    lines = ["tuneplan recommendation", ""]
+    given = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(rec.facts.items()) if k in rec.given)
+    lines = ["tuneplan recommendation", f"given: {given or 'nothing (defaults only)'}", ""]
     if rec.blocked:
         lines += [f"NO FITTING SETUP: no {', '.join(rec.blocked)} satisfies the constraints."]
         lines += [f"  {w['message']}" for w in d["warnings"] if w["level"] == "critical"]

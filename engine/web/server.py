@@ -95,18 +95,22 @@ class TuneplanServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         """The base URL the server answers on."""
-        host, port = self.server_address[:2]
-        name = host.decode() if isinstance(host, bytes) else host
+        name = self.bound_host
         shown = f"[{name}]" if ":" in name else name
-        return f"http://{shown}:{port}"
+        return f"http://{shown}:{self.server_address[1]}"
+
+    @property
+    def bound_host(self) -> str:
+        """The address the server listens on, as text."""
+        host = self.server_address[0]
+        return bytes(host).decode() if isinstance(host, bytes | bytearray) else str(host)
 
     @property
     def start_url(self) -> str:
         """The URL to open: with the token in its fragment (never sent to the server, kept by the page); for
         a wildcard bind (0.0.0.0, ::), by this machine's host name, which other machines can reach."""
         url = self.url
-        host = self.server_address[0]
-        if _wildcard(host.decode() if isinstance(host, bytes) else host):
+        if _wildcard(self.bound_host):
             url = f"http://{socket.gethostname()}:{self.server_address[1]}"
         return f"{url}/#token={self.token}" if self.token else f"{url}/"
 
