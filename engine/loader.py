@@ -41,7 +41,16 @@ from engine.schema import check_shape
 from engine.suggest import did_you_mean
 from engine.yamlsource import Document, Path_, read_yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+def _project_root() -> Path:
+    """The folder holding rules/ and facts/: the checkout around the package, or, installed from a wheel,
+    the copy shipped inside it (engine/data/, written by setup.py)."""
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "rules").is_dir() and (checkout / "facts" / "schema.yaml").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "data"
+
+
+PROJECT_ROOT = _project_root()
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
 _FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")

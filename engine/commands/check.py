@@ -15,7 +15,8 @@ NEEDS_RULES = False
 
 def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) -> None:
     """Paths and the rules directory used for profiles."""
-    parser.add_argument("paths", nargs="*", help="rule directories, catalog or rule-set files, profiles")
+    parser.add_argument("paths", nargs="*", help="rule directories, catalog or rule-set files, profiles "
+                                                 "(default: ./rules and ./facts, else the shipped ones)")
     parser.add_argument("--rules", metavar="DIR", help="rules directory used to check profiles")
 
 
@@ -23,7 +24,12 @@ def run(args: argparse.Namespace) -> int:
     """Print every problem; exit 1 when there is any."""
     from engine.checks import check_paths
 
-    problems, summary = check_paths([Path(p) for p in (args.paths or ["rules", "facts"])], args.rules)
+    from engine.loader import PROJECT_ROOT
+
+    # default: the rules/ and facts/ of this folder (a project of one's own), else the shipped ones
+    here = [Path("rules"), Path("facts")]
+    default = here if all(p.is_dir() for p in here) else [PROJECT_ROOT / "rules", PROJECT_ROOT / "facts"]
+    problems, summary = check_paths([Path(p) for p in args.paths] if args.paths else default, args.rules)
     for problem in problems:
         print(problem)
     print(summary, file=sys.stderr)
