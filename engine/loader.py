@@ -41,6 +41,7 @@ from engine.schema import check_shape
 from engine.suggest import did_you_mean
 from engine.yamlsource import Document, Path_, read_yaml
 
+
 def _project_root() -> Path:
     """The folder holding rules/ and facts/: the checkout around the package, or, installed from a wheel,
     the copy shipped inside it (engine/data/, written by setup.py)."""

@@ -23,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
 def run(args: argparse.Namespace) -> int:
     """Print every problem; exit 1 when there is any."""
     from engine.checks import check_paths
-
     from engine.loader import PROJECT_ROOT
 
     # default: the rules/ and facts/ of this folder (a project of one's own), else the shipped ones
