@@ -3,6 +3,10 @@
     from engine import recommend, load_rules
     rec = recommend({"model": "llama-3.1-8b", "method": "lora"})
     rec.to_dict(); rec.to_markdown(); rec.graph
+
+``recommend`` reuses the compiled engine of an unchanged rules directory; ``Engine.for_rules(dir)`` held by
+the caller is the fast path for many calls. Importing the package loads only the error classes; the rest
+is imported on first use.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -16,13 +20,14 @@ from engine.errors import (
     UsageError,
     UserError,
 )
-from engine.loader import load_rules
 
 if TYPE_CHECKING:
+    from engine.loader import load_rules
     from engine.pipeline import Engine, recommend
     from engine.recommendation import Recommendation
 
-_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.recommendation"}
+_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.recommendation",
+         "load_rules": "engine.loader"}
 
 
 def __getattr__(name: str) -> Any:

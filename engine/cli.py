@@ -72,14 +72,29 @@ def _rules_dir(argv: Sequence[str]) -> str | None:
     return None
 
 
-def build_parser(rulebase: RuleBase | None = None) -> argparse.ArgumentParser:
-    """The argument parser; `recommend` gets one flag per fact of the loaded schema."""
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (importlib.metadata costs a cold start ~15 ms)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"tuneplan {_version()}")
+        parser.exit()
+
+
+def build_parser(rulebase: RuleBase | None = None, only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; `recommend` gets one flag per fact of the loaded schema. With ``only``, the other
+    sub-commands are listed without their arguments (their modules' imports are not paid for)."""
     parser = _Parser(prog="tuneplan", description="Explainable recommendations for LLM fine-tuning setups.")
-    parser.add_argument("--version", action="version", version=f"tuneplan {_version()}")
+    parser.add_argument("--version", action=_Version)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for module in registry():
-        module.add_arguments(sub.add_parser(module.NAME, help=module.HELP, description=module.HELP), rulebase)
+        command = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        if only is None or only == module.NAME:
+            module.add_arguments(command, rulebase)
     return parser
 
 
@@ -102,7 +117,7 @@ def run(argv: Sequence[str]) -> int:
         # the fact flags come from the schema; --help must work even on a broken rule base
         wants_help = bool({"-h", "--help"} & set(argv))
         rulebase = _try_load(_rules_dir(argv)) if wants_help else load_rules(_rules_dir(argv))
-    parser = build_parser(rulebase)
+    parser = build_parser(rulebase, only=command if command in modules else None)
     args, extras = parser.parse_known_args(argv)
     if extras:
         raise _unknown_flags(_subparser(parser, args.command), extras)

@@ -37,7 +37,6 @@ from engine.ir import (
     RuleSet,
 )
 from engine.operators import OPERATORS
-from engine.schema import check_shape
 from engine.suggest import did_you_mean
 from engine.yamlsource import Document, Path_, read_yaml
 
@@ -170,7 +169,20 @@ def load_rules(rules_dir: str | Path | None = None) -> RuleBase:
 
 @lru_cache(maxsize=16)
 def _load_cached(root: str, facts_file: str, digest: str) -> RuleBase:
-    return _Loader(Path(root), Path(facts_file), digest).load()
+    from engine import rulecache
+
+    stored = rulecache.load(digest)
+    if isinstance(stored, RuleBase) and stored.digest == digest and stored.root == root:
+        return stored
+    rulebase = _Loader(Path(root), Path(facts_file), digest).load()
+    rulecache.store(digest, rulebase)
+    return rulebase
+
+
+def _check_shape(doc: Document, schema: str) -> list[Problem]:
+    from engine.schema import check_shape  # jsonschema is imported only when YAML is checked, not from the cache
+
+    return check_shape(doc, schema)
 
 
 def _kind_of(value: Any) -> str:
@@ -249,13 +261,13 @@ class _Loader:
                     self.broken.add(path.stem)
                 continue
             if kind == "catalog":
-                shape = check_shape(doc, "catalog")
+                shape = _check_shape(doc, "catalog")
                 self.problems.extend(shape)
                 if shape:
                     self.broken.add(path.stem)
                 catalogs.append(doc)
             elif kind == "sets":
-                shape = check_shape(doc, "ruleset")
+                shape = _check_shape(doc, "ruleset")
                 self.problems.extend(shape)
                 if shape:
                     self.misshapen.add(doc.file)

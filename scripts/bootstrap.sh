@@ -71,6 +71,11 @@ command -v dot >/dev/null 2>&1 || apt_install graphviz "the .svg/.png decision g
 
 # The browser tests (tests/test_web_e2e.py) drive Debian's Chromium through Playwright; Playwright's own
 # browser download is not used. Without Chromium those tests skip and say why.
+# TUNEPLAN_BROWSER_TESTS=0 skips both the install and those tests (pytest reports them as skipped).
 if [ "$EXTRAS" = "test" ] && [ ! -x /usr/bin/chromium ]; then
-  apt_install chromium "the browser tests (they are skipped without it)"
+  if [ "${TUNEPLAN_BROWSER_TESTS:-1}" = 0 ]; then
+    echo "bootstrap: TUNEPLAN_BROWSER_TESTS=0: not installing Chromium; the browser tests will be skipped"
+  else
+    apt_install chromium "the browser tests (they are skipped without it; TUNEPLAN_BROWSER_TESTS=0 skips them)"
+  fi
 fi

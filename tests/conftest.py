@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# The checked-rules cache of the test run (and of every command it starts) lives in a folder of its own,
+# never in the user's ~/.cache; tests/test_rulecache.py checks the cache itself.
+os.environ["TUNEPLAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="tuneplan-test-cache-")
 
 from engine import load_rules
 from engine.cli import main

@@ -4,6 +4,7 @@ and see the diff. Screenshots go to out/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
+if os.environ.get("TUNEPLAN_BROWSER_TESTS") == "0":
+    pytest.skip("TUNEPLAN_BROWSER_TESTS=0: the browser tests are turned off", allow_module_level=True)
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (make test does, as root)",
                 allow_module_level=True)

@@ -91,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     """Recommend a setup for the given constraints and print or write it."""
     from engine.checks import check_profile
     from engine.pipeline import Engine
-    from engine.render.dot import dot_to
 
     engine = Engine.for_rules(args.rules)
     if args.profile:  # report every problem of the profile at its line, not only the first
@@ -105,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         fmt = graph_path.suffix.lstrip(".").lower()
         if fmt not in ("dot", "svg", "png"):
             raise UsageError(f"--graph must end in .dot, .svg or .png, got {args.graph!r}")
+        from engine.render.dot import dot_to  # networkx and Graphviz only when a graph is asked for
+
         dot_text = rec.to_dot()
         write_atomic(graph_path, dot_text if fmt == "dot" else dot_to(dot_text, fmt), inputs=_inputs(args))
         graph_link = os.path.relpath(graph_path, Path(args.output).parent) if args.output else str(graph_path)
