@@ -96,6 +96,7 @@ class Rule:
     actions: tuple[Action, ...]
     loc: Location
     plan: tuple[Comparison, ...] = ()   # conditions on plan attributes (plan axes), all of which must hold
+    overrides_scores: str = ""          # why an exclusion/requirement is meant to win over rules scoring up
 
     @cached_property
     def plan_axes(self) -> tuple[str, ...]:
@@ -159,6 +160,7 @@ class Catalog:
     description: str
     file: str
     entries: tuple[CatalogEntry, ...]
+    read_by: str = ""   # who reads a catalog that no rule, fact or the engine reads (docs, traceability tests)
 
     def ids(self) -> tuple[str, ...]:
         """Entry ids in file order."""

@@ -628,7 +628,7 @@ class _Linter:
             if meet is None or not self.space.satisfiable(meet):
                 continue
             for ta, tb in itertools.product(ca.targets, cb.targets):
-                verdict = _disagree(ta, tb) or _disagree(tb, ta)
+                verdict = _disagree(ta, tb, a.rule.overrides_scores) or _disagree(tb, ta, b.rule.overrides_scores)
                 if verdict is None:
                     continue
                 if any(f.startswith(PLAN_PREFIX) for f in meet):
@@ -783,7 +783,7 @@ class _Linter:
         used |= {f.catalog for f in self.rb.facts.values() if f.type == "catalog"}
         used |= {r.join for r in self.rb.rules() if r.join}
         for name, catalog in sorted(self.rb.catalogs.items()):
-            if name not in used:
+            if name not in used and not catalog.read_by:
                 self.add(
                     _At(catalog.file, 1, 1),
                     "warning",
@@ -791,7 +791,8 @@ class _Linter:
                     [],
                     f"catalog '{name}' ({len(catalog.entries)} entries) is read by no rule, fact, decision "
                     f"or the engine",
-                    f"join it in a rule ('for: {name}'), or keep it outside rules/catalog",
+                    f"join it in a rule ('for: {name}'), keep it outside rules/catalog, or say who reads it "
+                    "('read_by: ...')",
                 )
 
     def _facts_file(self) -> tuple[str, dict[str, tuple[int, int]]]:
@@ -1071,8 +1072,15 @@ def gap_grid(rulebase: RuleBase, samples: int, seed: int) -> list[dict[str, Any]
     return grid
 
 
-def _disagree(x: Target, y: Target) -> tuple[str, str] | None:
-    """How target x (an exclusion or requirement) clashes with y, as (lint id, description)."""
+def _disagree(x: Target, y: Target, overrides_scores: str = "") -> tuple[str, str] | None:
+    """How target x (an exclusion or requirement) clashes with y, as (lint id, description); an overlap
+    with a score is no finding when x's rule says why it is meant to win (``overrides_scores``)."""
+    if overrides_scores and y[0] == "score":
+        return None
+    return _clash(x, y)
+
+
+def _clash(x: Target, y: Target) -> tuple[str, str] | None:
     kx, dx, ox, _ = x
     ky, dy, oy, py = y
     if dx != dy or kx not in ("exclude", "require"):

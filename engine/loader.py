@@ -389,7 +389,8 @@ class _Loader:
                                                          f"'{key}' is reserved by the engine; rename it"))
                 entries.append(CatalogEntry(entry_id, name, MappingProxyType(attrs), str(raw.get("source", "")),
                                             Location(doc.file, line, col)))
-            catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries))
+            catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries),
+                                     read_by=str(data.get("read_by", "")))
         self._check_objective(catalogs, docs)
         for decision in DECISIONS.values():
             if decision.catalog not in catalogs and decision.catalog not in self.broken:
@@ -531,6 +532,7 @@ class _RuleBuilder:
             source=str(self.raw.get("source", self.default_source)), because=str(self.raw.get("because", "")),
             when=when, join=join if catalog else None, where=where, actions=tuple(actions),
             loc=Location(self.doc.file, line, col), plan=plan,
+            overrides_scores=str(self.raw.get("overrides_scores", "")),
         )
 
     def plan_clause(self, raw: Any) -> tuple[Comparison, ...]:

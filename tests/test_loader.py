@@ -62,7 +62,7 @@ def test_unknown_key_and_unknown_catalog_id(rules_copy: Path) -> None:
 """)
     assert errors_of(rules_copy) == [
         "extra.yaml:8:5: unknown key 'whne' (did you mean 'when'?); allowed here: id, description, source, for, "
-        "when, where, plan, then, because",
+        "when, where, plan, then, because, overrides_scores",
         "extra.yaml:9:29: rule 'extra-two': decision 'tool' has no option 'unslot' (did you mean 'unsloth'?)",
     ]
 
