@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.errors import RuleFileError, UsageError
+from engine.errors import RuleFileError, UsageError, UserError
 from engine.facts import constraint_specs
 from engine.fileio import write_atomic
 from engine.ir import RuleBase
@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
+    parser.add_argument("--emit-config", metavar="DIR",
+                        help="write the chosen tool's ready-to-run config (and DeepSpeed/accelerate files, RUN.md) "
+                             "into DIR")
     parser.add_argument("--rules", metavar="DIR", help="rules directory (default: the project's rules/)")
     parser.add_argument("--today", metavar="YYYY-MM-DD", type=_date,
                         help="the date prices are aged against (default: today), for reproducible output")
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         text = rec.to_markdown(graph_link=graph_link)
     else:
         text = rec.to_text()
+    if args.emit_config and not rec.blocked:
+        _emit_config(rec, Path(args.emit_config), _inputs(args))
     if args.output:
         write_atomic(Path(args.output), text, inputs=_inputs(args))
     else:
@@ -124,6 +129,22 @@ def run(args: argparse.Namespace) -> int:
               "rejected options", file=sys.stderr)
         return 1
     return 0
+
+
+def _emit_config(rec: Any, folder: Path, inputs: list[str]) -> None:
+    """The run's files into ``folder`` (created if it is missing; its parent must exist), each atomically."""
+    from engine.emit import emit
+
+    files = emit(rec)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--emit-config {folder}: it exists and is not a folder")
+    if not folder.exists():
+        if not folder.parent.is_dir():
+            raise UserError(f"--emit-config {folder}: its parent folder {folder.parent} does not exist")
+        folder.mkdir()
+    for item in files:
+        write_atomic(folder / item.name, item.text, inputs=inputs)
+    print(f"tuneplan: wrote {', '.join(str(folder / f.name) for f in files)}", file=sys.stderr)
 
 
 def _inputs(args: argparse.Namespace) -> list[str]:
