@@ -94,7 +94,7 @@ def _from_text(name: str, kind: str, unit: str, value: str) -> float:
         raise ConstraintError(name, f"expected a finite number{unit}, got {_show(value)}")
     if not _NUMBER.fullmatch(text):
         # strictly ASCII decimal: float() would also take '1_000', other scripts' digits and 'infinity'
-        hint = " (write it in plain digits, e.g. 8, 0.5 or 1e9)" if any(c.isdigit() for c in text) else ""
+        hint = " (write it in plain digits, e.g. 8 or 0.5)" if any(c.isdigit() for c in text) else ""
         raise ConstraintError(name, f"expected {kind}{unit}, got {_show(value)}{hint}")
     return float(text)
 

@@ -184,3 +184,49 @@ def test_the_cli_writes_the_files_and_refuses_a_file_as_folder(cli: Callable[...
     assert code == 1 and "is not a folder" in err
     code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--emit-config", str(tmp_path / "no" / "such"))
     assert code == 1 and "does not exist" in err
+
+
+# -- the reverse: --from-config ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", [c for c in sorted(CASES) if c.startswith(("axolotl", "llama-factory"))])
+def test_emit_then_from_config_gives_the_same_plan(case: str, tmp_path: Path) -> None:
+    """A round trip: the config written for a plan, read back, is planned the same way (tool, method,
+    checkpointing, GPU type and count, strategy, platform, tier)."""
+    from engine.readconfig import read_config
+
+    engine = Engine.for_rules()
+    rec = engine.recommend(CASES[case])
+    (config,) = [f for f in emit(rec) if f.name.endswith(".yaml")]
+    path = tmp_path / config.name
+    path.write_text(config.text)
+    constraints = read_config(path, engine.rulebase)
+    count = CASES[case].get("gpu_count")   # a YAML does not say how many GPUs it is launched on
+    again = engine.recommend({**constraints, **({"gpu_count": count} if count else {})})
+    assert again.plan is not None and rec.plan is not None
+    assert again.plan.setup == rec.plan.setup and again.plan.offer == rec.plan.offer
+    assert constraints["tool"] == CASES[case]["tool"] and constraints["method"] == CASES[case]["method"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("x: 1\n", "not an Axolotl config (no base_model) nor a LLaMA-Factory config"),
+    ("base_model: someone/unknown-model\n", "model 'someone/unknown-model' is not in the models catalog"),
+    ("model_name_or_path: Qwen/Qwen2.5-7B\nstage: rm\n", "training stage 'rm' is not one tuneplan plans"),
+    ("- a list\n", "a training config is a mapping"),
+])
+def test_from_config_problems_are_located(cli: Callable[..., tuple[int, str, str]], tmp_path: Path, text: str,
+                                          message: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    code, out, err = cli("recommend", "--from-config", str(path))
+    assert code == 1 and out == "" and f"{path}:" in err and message in err, err
+
+
+def test_from_config_settings_are_shown_as_given_and_flags_override_them(cli: Callable[..., tuple[int, str, str]],
+                                                                        tmp_path: Path) -> None:
+    path = tmp_path / "axolotl.yaml"
+    path.write_text("base_model: meta-llama/Llama-3.1-8B\nadapter: qlora\nsequence_len: 4096\nlora_r: 32\n"
+                    "micro_batch_size: 2\n")
+    code, out, _ = cli("recommend", "--from-config", str(path), "--seq-len", "1024")
+    given = out.splitlines()[1]
+    assert code == 0 and "tool=axolotl" in given and "method=qlora" in given and "lora_rank=32" in given
+    assert "batch_size=2" in given and "seq_len=1024" in given

@@ -203,3 +203,16 @@ def test_over_budget_says_by_how_much_and_what_would_help(engine: Engine) -> Non
     assert f"{over:.2f} USD over" in warning.message
     assert "QLoRA:" in warning.message and "tokens" in warning.message
     assert not math.isnan(over)
+
+
+@pytest.mark.parametrize("count", [3, 5, 6, 7])
+def test_a_pinned_gpu_count_outside_the_planned_counts_gets_the_rules_effects(count: int) -> None:
+    """Found on a fresh clone: with --gpu-count 3 the rules' exclusion of tools with limited multi-GPU support
+    (tool-multi-gpu-limited, plan gpu_count > 1) matched no plan, because 3 is not one of the planned counts
+    (1, 2, 4, 8), and Unsloth was planned on 3 GPUs while it was refused on 2."""
+    engine = Engine.for_rules()
+    rec = engine.recommend({"model": "llama-3.1-8b", "gpu_count": count})
+    limited = {e.id for e in engine.rulebase.catalogs["tools"].entries if e.attrs.get("multi_gpu") == "limited"}
+    assert rec.plan is not None and rec.plan.setup.gpu_count == count
+    assert rec.plan.setup.tool not in limited
+    assert rec.plan.setup.tool == engine.recommend({"model": "llama-3.1-8b", "gpu_count": 2}).plan.setup.tool

@@ -686,3 +686,15 @@ def test_the_server_keeps_up_with_clients_in_parallel(readonly: Client) -> None:
             t.join(timeout=120)
         assert not any(t.is_alive() for t in threads)
     assert errors == []
+
+
+def test_emit_gives_the_chosen_tools_config_files(readonly: Client) -> None:
+    """Issue 15: the page offers the files `--emit-config` writes."""
+    status, data = readonly.post("/api/recommend?svg=false", {"model": "llama-3.1-8b", "tool": "axolotl"})
+    assert status == 200 and data["emit_url"].startswith("/api/emit?")
+    status, files = readonly.get(data["emit_url"])
+    assert status == 200 and files["tool"] == "axolotl"
+    assert [f["name"] for f in files["files"]] == ["axolotl.yaml", "RUN.md"]
+    assert "sequence_len: 2048" in files["files"][0]["text"]
+    status, error = readonly.get("/api/emit?model=llama-3.1-405b&gpu=t4&gpu_count=1&method=full")
+    assert status == 422 and "no plan" in error["error"]

@@ -209,3 +209,16 @@ def test_a_server_beyond_loopback_works_from_its_printed_url_and_not_without_it(
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_the_config_files_are_offered_as_downloads(page: Any, base_url: str) -> None:
+    page.goto(f"{base_url}/?model=llama-3.1-8b&tool=axolotl")
+    page.wait_for_selector("#answer")
+    page.click("#configs summary")
+    page.wait_for_selector("a[data-file='axolotl.yaml']")
+    assert page.locator("a[data-file='RUN.md']").count() == 1
+    assert "sequence_len: 2048" in page.inner_text("pre.config-preview")
+    with page.expect_download() as info:
+        page.click("a[data-file='axolotl.yaml']")
+    assert info.value.suggested_filename == "axolotl.yaml"
+    shot(page, "config-files", "#configs")

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
+    parser.add_argument("--from-config", metavar="FILE",
+                        help="read the constraints from an Axolotl or LLaMA-Factory YAML you already have "
+                             "(flags still override them)")
     parser.add_argument("--emit-config", metavar="DIR",
                         help="write the chosen tool's ready-to-run config (and DeepSpeed/accelerate files, RUN.md) "
                              "into DIR")
@@ -79,6 +82,12 @@ def profile_facts(path: str | Path) -> dict[str, Any]:
 def gather_facts(args: argparse.Namespace) -> dict[str, Any]:
     """Profile, then --set, then --FACT flags; later ones win."""
     facts: dict[str, Any] = profile_facts(args.profile) if args.profile else {}
+    if getattr(args, "from_config", None):
+        from engine.loader import load_rules
+        from engine.readconfig import read_config
+
+        given = any(getattr(args, f"fact_{n}", None) is not None for n in ("model", "model_params_b"))
+        facts.update(read_config(Path(args.from_config), load_rules(args.rules), model_given=given))
     for item in args.set or []:
         if "=" not in item:
             raise UsageError(f"--set expects NAME=VALUE, got {item!r}")
@@ -149,4 +158,4 @@ def _emit_config(rec: Any, folder: Path, inputs: list[str]) -> None:
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """The files this command reads, which its outputs must not replace."""
-    return [p for p in (args.profile, getattr(args, "rules", None)) if p]
+    return [p for p in (args.profile, getattr(args, "rules", None), getattr(args, "from_config", None)) if p]

@@ -109,10 +109,16 @@ class Space:
         ns, no = len(self.setups), len(self.offers)
         self.shape = (ns, no)
         self.codes: dict[str, npt.NDArray[np.int64]] = {}
+        values: dict[str, tuple[Any, ...]] = {}
         for axis in AXES:
-            index = {v: i for i, v in enumerate(self.values[axis])}
             items: Sequence[Any] = self.setups if axis in SETUP_AXES else self.offers
-            self.codes[axis] = np.array([index.get(getattr(x, axis), len(index)) for x in items], dtype=np.int64)
+            # a pinned value outside the axis's declared values (3 GPUs) is a value of this space too, so
+            # that the rules' effects on it (matched by value) reach its plans
+            extra = tuple(dict.fromkeys(getattr(x, axis) for x in items if getattr(x, axis) not in self.values[axis]))
+            values[axis] = (*self.values[axis], *extra)
+            index = {v: i for i, v in enumerate(values[axis])}
+            self.codes[axis] = np.array([index[getattr(x, axis)] for x in items], dtype=np.int64)
+        self.values = values
         self.counts = np.array([s.gpu_count for s in self.setups], dtype=np.int64).reshape(ns, 1)
         self.max_gpus = np.array([o.max_gpus for o in self.offers], dtype=np.int64).reshape(1, no)
         self.instance = np.array([o.instance_gpus for o in self.offers], dtype=np.int64).reshape(1, no)

@@ -114,6 +114,7 @@ class WebApp:
             ("POST", "/api/recommend"): self.recommend_post,
             ("GET", "/api/recommend.md"): self.recommend_markdown,
             ("GET", "/api/graph.svg"): self.graph_svg,
+            ("GET", "/api/emit"): self.emit_config,
             ("GET", "/api/rules"): self.rules,
             ("GET", "/api/file"): self.file,
             ("POST", "/api/check"): self.check,
@@ -273,6 +274,7 @@ class WebApp:
             "blocked": list(rec.blocked),
             "graph_url": graph_url,
             "markdown_url": f"/api/recommend.md?{query}",
+            "emit_url": f"/api/emit?{query}",
             "page_url": f"/?{query}",
             "svg": None,
         }
@@ -307,6 +309,17 @@ class WebApp:
         constraints = {k: v for k, v in request.query.items() if v != ""}
         rec = self._recommendation(constraints)
         return Response(200, "image/svg+xml", dot_to(rec.to_dot(), "svg"))
+
+    def emit_config(self, request: Request) -> Response:
+        """The chosen tool's ready-to-run config files for the recommendation (what --emit-config writes)."""
+        from engine.emit import emit
+
+        constraints = {k: v for k, v in request.query.items() if v != ""}
+        rec = self._recommendation(constraints)
+        if rec.blocked:
+            raise ApiError(422, "no plan satisfies the constraints, so there is no config to write")
+        files = [{"name": f.name, "kind": f.kind, "text": f.text} for f in emit(rec)]
+        return Response.json({"tool": rec.choice("tool"), "files": files})
 
     # -- rules ---------------------------------------------------------------------------------------
     def _scenario_firings(self, rulebase: RuleBase) -> tuple[Counter[str], int, list[str]]:

@@ -90,6 +90,18 @@ def openapi_document() -> dict[str, Any]:
                                       "content": {"text/markdown": {"schema": {"type": "string"}}}},
                               **_errors(400, 422, 500)},
             }},
+            "/api/emit": {"get": {
+                "summary": "The chosen tool's ready-to-run config files (as `recommend --emit-config` writes them)",
+                "operationId": "emitConfig",
+                "parameters": [_CONSTRAINT_QUERY],
+                "responses": {"200": {"description": "files", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["tool", "files"],
+                    "properties": {"tool": {"type": "string"}, "files": {"type": "array", "items": {
+                        "type": "object", "required": ["name", "kind", "text"],
+                        "properties": {"name": {"type": "string"}, "kind": {"type": "string"},
+                                       "text": {"type": "string"}}}}}}}}},
+                              **_errors(400, 422, 500)},
+            }},
             "/api/graph.svg": {"get": {
                 "summary": "The decision graph of the recommendation as SVG",
                 "operationId": "graphSvg",

@@ -260,11 +260,28 @@ function renderRecommendation(data) {
       el("tbody", {}, rec.trace.fired.map((f) => el("tr", {}, el("td", {text: f.stage}),
         el("td", {}, el("code", {text: f.rule}), f.entry ? el("span", {class: "muted", text: ` (${f.entry})`}) : null),
         el("td", {text: f.because}), el("td", {class: "src", text: f.source}))))));
+  const configs = el("details", {id: "configs"}, el("summary", {text: "Ready-to-run config files"}),
+    el("div", {id: "config-files", class: "muted", text: "loading…"}));
+  configs.addEventListener("toggle", async () => {
+    if (!configs.open || configs.dataset.loaded) return;
+    configs.dataset.loaded = "1";
+    const box = document.getElementById("config-files");
+    const {ok, data: out} = await api(data.emit_url);
+    if (!ok) { box.textContent = out.error || "no config files"; return; }
+    box.className = "";
+    box.replaceChildren(
+      el("p", {class: "muted small", text: `for ${out.tool}; fill in what is marked FILL-IN (RUN.md lists it)`}),
+      el("div", {class: "actions"}, out.files.map((f) => el("a", {
+        class: "button", download: f.name, "data-file": f.name,
+        href: URL.createObjectURL(new Blob([f.text], {type: "text/plain"}))}, f.name))),
+      el("pre", {class: "config-preview", text: out.files[0].text}));
+  });
   result.replaceChildren(
     el("div", {class: "result-head"}, el("h2", {text: "Recommendation"}),
       el("div", {class: "actions"}, el("a", {class: "button", id: "download-md", href: data.markdown_url,
         download: "tuneplan-recommendation.md"}, "Download markdown"), link)),
-    ...[blocked, answer, warnings, steps, graph, whyNotSection(rec), reasons].filter(Boolean));
+    ...[blocked, answer, warnings, steps, rec.plan ? configs : null, graph, whyNotSection(rec), reasons]
+      .filter(Boolean));
 }
 
 async function recommend(form, extra) {
