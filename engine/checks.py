@@ -9,7 +9,7 @@ from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.facts import normalise
 from engine.ir import RuleBase
 from engine.loader import DEFAULT_RULES, load_rules
-from engine.yamlsource import iter_yaml_files, read_yaml
+from engine.yamlsource import Document, iter_yaml_files, read_yaml
 
 
 def _rules_root(path: Path) -> Path | None:
@@ -59,6 +59,16 @@ def _compiled(rules_dir: str) -> list[Problem]:
         return [Problem(rules_dir, 1, 1, str(exc))]
 
 
+def _model_config_problem(doc: Document, where: tuple[str, ...], config: Path) -> list[Problem]:
+    from engine.modelconfig import ModelConfigError, read_model_config
+
+    try:
+        read_model_config(config)
+    except ModelConfigError as exc:
+        return [doc.problem(where, str(exc))]
+    return []
+
+
 def check_profile(path: Path, rulebase: RuleBase) -> list[Problem]:
     """Problems of one constraint profile: YAML, shape, and every fact against the schema."""
     doc, problems = read_yaml(path)
@@ -70,6 +80,9 @@ def check_profile(path: Path, rulebase: RuleBase) -> list[Problem]:
         return [doc.problem((), "a profile is a mapping of fact names to values (optionally under 'constraints:')")]
     out: list[Problem] = []
     for name, value in data.items():
+        if name == "model_config":   # a config.json beside the profile, read as `recommend` reads it
+            out.extend(_model_config_problem(doc, (*prefix, name), path.parent / str(value)))
+            continue
         try:
             normalise({name: value, "model_params_b": 1} if name != "model_params_b" else {name: value}, rulebase)
         except ConstraintError as exc:

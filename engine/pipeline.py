@@ -19,9 +19,11 @@ from engine.decide.records import Effect, Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.decisions import DECISIONS
+from engine.errors import ConstraintError
 from engine.facts import normalise
 from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.loader import load_rules
+from engine.modelconfig import ConfigShape
 from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
 from engine.runtime import DurableRuntime, Firing
 from engine.tally import DecisionResult, format_value, render_template, tally
@@ -57,11 +59,19 @@ class Engine:
         """The engine of a rules directory, compiled once per content."""
         return _engine_for(load_rules(rules_dir))
 
-    def recommend(self, constraints: Mapping[str, Any], *, today: dt.date | None = None) -> Recommendation:
+    def recommend(self, constraints: Mapping[str, Any], *, today: dt.date | None = None,
+                  model_config: ConfigShape | None = None) -> Recommendation:
         """Evaluate the constraints into an explained recommendation; ``today`` dates the prices' age
-        (default: the engine's date, which is the real date unless fixed for reproducible output)."""
+        (default: the engine's date, which is the real date unless fixed for reproducible output).
+        ``model_config`` (engine.modelconfig.read_model_config) plans a model from its config.json: its shape
+        is used, and its parameter count is the model_params_b the rules read."""
+        if model_config is not None:
+            if constraints.get("model"):
+                raise ConstraintError("model", "give either a catalog model or a config.json, not both")
+            constraints = {**constraints, "model_params_b": round(model_config.shape.params_b, 3)}
         given = {str(k).replace("-", "_") for k, v in constraints.items() if v is not None}
-        return _Run(self, normalise(constraints, self.rulebase), given, today or self.today).run()
+        run = _Run(self, normalise(constraints, self.rulebase), given, today or self.today, model_config)
+        return run.run()
 
 
 @lru_cache(maxsize=8)
@@ -77,7 +87,9 @@ def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = Non
 class _Run:
     """The state of one evaluation; discarded afterwards."""
 
-    def __init__(self, engine: Engine, facts: dict[str, Any], given: set[str], today: dt.date) -> None:
+    def __init__(self, engine: Engine, facts: dict[str, Any], given: set[str], today: dt.date,
+                 model_config: ConfigShape | None = None) -> None:
+        self.model_config = model_config
         self.engine = engine
         self.given = given
         self.today = today
@@ -97,8 +109,13 @@ class _Run:
 
     # -- stages ------------------------------------------------------------------------------
     def run(self) -> Recommendation:
-        self._set("params_b", round(self.shape.params_b, 3), "model catalog" if self.facts.get("model")
-                  else "model_params_b (generic shape)")
+        how = ("model catalog" if self.facts.get("model") else
+               f"config.json of {self.model_config.name}" if self.model_config is not None
+               else "model_params_b (generic shape)")
+        self._set("params_b", round(self.shape.params_b, 3), how)
+        if self.model_config is not None and self.model_config.notes:
+            self._warn("model-config-approximation", f"{self.model_config.name} from its config.json: "
+                       + "; ".join(self.model_config.notes), "config.json", "info")
         firings = self._evaluate("plan")
         plan_warnings = self._record("plan", firings)
         effects = self.engine.planner.effects(firings, self.engine.rules_by_stage["plan"],
@@ -180,6 +197,8 @@ class _Run:
                 self._warn("model-size-ignored", f"model_params_b = {given_b} is ignored: {model_id} has "
                            f"{shape.params_b:.1f}B parameters (its published shape is used)", "models catalog")
             return shape
+        if self.model_config is not None:
+            return self.model_config.shape
         return memory.generic_shape(float(self.facts["model_params_b"]))
 
     def _gpu(self, gpu_id: str | None) -> hardware.Gpu | None:

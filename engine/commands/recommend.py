@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
+    parser.add_argument("--model-config", metavar="CONFIG_JSON",
+                        help="plan a model from its Hugging Face config.json (dense or mixture of experts), "
+                             "e.g. one released this week")
     parser.add_argument("--from-config", metavar="FILE",
                         help="read the constraints from an Axolotl or LLaMA-Factory YAML you already have "
                              "(flags still override them)")
@@ -109,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         problems = check_profile(Path(args.profile), engine.rulebase)
         if problems:
             raise RuleFileError(problems)
-    rec = engine.recommend(gather_facts(args), today=args.today)
+    facts = gather_facts(args)
+    rec = engine.recommend(facts, today=args.today, model_config=_model_config(args, facts))
     graph_link = None
     if args.graph:
         graph_path = Path(args.graph)
@@ -140,6 +144,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_config(args: argparse.Namespace, facts: dict[str, Any]) -> Any:
+    """The shape of --model-config, or of a profile's ``model_config`` (relative to the profile); None."""
+    path = args.model_config or facts.pop("model_config", None)
+    if not path:
+        return None
+    from engine.modelconfig import read_model_config
+
+    if not args.model_config and args.profile:
+        path = str(Path(args.profile).parent / str(path))
+    return read_model_config(path)
+
+
 def _emit_config(rec: Any, folder: Path, inputs: list[str]) -> None:
     """The run's files into ``folder`` (created if it is missing; its parent must exist), each atomically."""
     from engine.emit import emit
@@ -158,4 +174,5 @@ def _emit_config(rec: Any, folder: Path, inputs: list[str]) -> None:
 
 def _inputs(args: argparse.Namespace) -> list[str]:
     """The files this command reads, which its outputs must not replace."""
-    return [p for p in (args.profile, getattr(args, "rules", None), getattr(args, "from_config", None)) if p]
+    return [p for p in (args.profile, getattr(args, "rules", None), getattr(args, "from_config", None),
+                        getattr(args, "model_config", None)) if p]

@@ -110,6 +110,10 @@ def render_text(rec: Recommendation) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
     d = rec.to_dict()
     given = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(rec.facts.items()) if k in rec.given)
+    how = str(rec.derived_how.get("params_b", ""))
+    if how.startswith("config.json"):   # the size was read from a config.json, not typed
+        given = given.replace(f"model_params_b={format_value(rec.facts.get('model_params_b'))}",
+                              f"model={rec.shape.id} ({how}, {format_value(rec.facts.get('model_params_b'))}B)")
     lines = ["tuneplan recommendation", f"given: {given or 'nothing (defaults only)'}", ""]
     if rec.blocked:
         lines += [f"NO FITTING SETUP: no {', '.join(rec.blocked)} satisfies the constraints."]
