@@ -83,7 +83,7 @@ ENGINE_READS = frozenset(
     }
 )
 # Catalogs the engine reads itself (memory constants, GPU specs, model shapes, platform prices, the objective).
-ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms", "objective", "sharding", "tiers",
+ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms", "objective", "sharding", "tiers", "citations",
                              "tool-configs"})
 # Derived facts the pipeline sets before every stage, so they are never absent when read.
 ALWAYS_DERIVED = frozenset({"params_b"})

@@ -5,6 +5,7 @@ and through it the SVG/PNG, are drawn from this graph; JSON and markdown carry t
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
@@ -144,3 +145,87 @@ def _check_node(g: nx.DiGraph, check_id: str, stage: str, because: str) -> str:
 
 def _unit(unit: str | None) -> str:
     return f" {unit}" if unit in ("GiB", "USD", "hours", "tokens", "days") else ""
+
+
+SUMMARY_DECISIONS = ("tool", "method", "gpu", "sharding", "platform", "tier", "workflow", "export", "serve", "merge")
+SUMMARY_RULES = 2   # rules shown per decision: the ones that gave the chosen option the most points
+
+
+def summary_graph(rec: Recommendation) -> nx.DiGraph:
+    """The decision at a glance, as a view of the provenance graph: the given constraints → the few rules
+    (or the planner's comparison) that decided each part of the plan → the chosen option → the decision,
+    with the runner-up of each decision and the one reason it lost."""
+    full = rec.graph
+    g = nx.DiGraph(name="tuneplan decision (summary)")
+    given = {n for n, d in full.nodes(data=True) if d.get("kind") == "fact" and d.get("given")}
+    for name in SUMMARY_DECISIONS:
+        decision = f"decision:{name}"
+        if decision not in full:
+            continue
+        chosen = next((s for s, _, e in full.in_edges(decision, data=True) if e.get("kind") == "chosen"), None)
+        g.add_node(decision, **full.nodes[decision])
+        if chosen is None:
+            continue
+        g.add_node(chosen, **full.nodes[chosen])
+        g.add_edge(chosen, decision, kind="chosen", label="chosen")
+        deciders = sorted(((s, e) for s, _, e in full.in_edges(chosen, data=True)
+                           if e.get("kind") in ("score", "require") and full.nodes[s].get("kind") == "rule"),
+                          key=lambda item: (-_points(item[1]), item[0]))[:SUMMARY_RULES]
+        if not deciders:   # no rule preferred it: the planner's comparison (objective) decided
+            why = re.sub(r"its best plan \([^()]*\) ", "its best plan ",
+                         str((full.nodes[chosen].get("why") or ["the objective's order"])[0]))
+            check = f"why:{name}"
+            g.add_node(check, kind="check", stage=_stage(name), ruleset="planner",
+                       label="planner: objective", because=str(why))
+            g.add_edge(check, chosen, kind="require", label="selects")
+        for rule, edge in deciders:
+            g.add_node(rule, **full.nodes[rule])
+            g.add_edge(rule, chosen, **edge)
+            for fact, _, fe in full.in_edges(rule, data=True):
+                if fact in given:
+                    g.add_node(fact, **full.nodes[fact])
+                    g.add_edge(fact, rule, **fe)
+        runner = _runner_up(rec, full, name)
+        if runner is not None:
+            node, label, status, reason = runner
+            g.add_node(node, kind="option", status=status, stage="options", decision=name,
+                       label=f"runner-up: {label}", why=[reason], summary=True)
+            g.add_edge(node, decision, kind="note", label="lost")
+    for fact in given - set(g.nodes):   # a given constraint no shown rule read still belongs on the page
+        g.add_node(fact, **full.nodes[fact])
+    return g
+
+
+def _points(edge: dict[str, Any]) -> float:
+    try:
+        return abs(float(str(edge.get("label", "0")).replace("+", "")))
+    except ValueError:
+        return 100.0   # "requires"
+
+
+def _stage(decision: str) -> str:
+    return DECISIONS[decision].stage
+
+
+def _runner_up(rec: Recommendation, full: nx.DiGraph, name: str) -> tuple[str, str, str, str] | None:
+    """(node id, label, status, the one reason it lost) of the best option that was not chosen."""
+    result = rec.decisions.get(name)
+    if result is None or result.choice is None:
+        return None
+    ranked = [o for o in result.ranking() if o.id != result.choice]
+    candidates = ranked or [o for o in result.options.values() if o.id != result.choice and o.excluded]
+    for option in candidates:
+        node = f"option:{name}:{option.id}"
+        data = full.nodes.get(node)
+        if data is None:   # drawn in a group node in the full graph: its reason is the group's
+            data = next((d for n, d in full.nodes(data=True) if n.startswith(f"options:{name}:")
+                         and option.id in str(d.get("label", "")).split(": ", 1)[-1].split(", ")), None)
+        against = [e.because for e in option.effects if e.kind in ("note", "exclude") and e.because]
+        why = against or ((data or {}).get("why") if data is not None and data.get("status") != "chosen" else None)
+        if not why:
+            continue
+        status = "excluded" if option.excluded else "ranked"
+        # the plan it stands for is on the option already; the comparison is what the reader needs
+        reason = re.sub(r"^its best plan \([^()]*\) ", "its best plan ", str(why[0]))
+        return f"runner:{name}", rec.entry_name(name, option.id), status, reason
+    return None

@@ -113,10 +113,15 @@ class Recommendation:
         from engine.render.markdown import render_markdown
         return render_markdown(self, graph_link=graph_link)
 
-    def to_dot(self) -> str:
-        """The decision graph in Graphviz DOT."""
+    def to_dot(self, detail: str = "summary") -> str:
+        """The decision graph in Graphviz DOT: ``summary`` (the decision at a glance: constraints, the rules
+        that decided, each runner-up and why it lost) or ``full`` (every rule, option and check)."""
         from engine.render.dot import render_dot
-        return render_dot(self.graph)
+        if detail == "full":
+            return render_dot(self.graph)
+        from engine.provenance import summary_graph
+        return render_dot(summary_graph(self), "tuneplan decision (summary; --graph-detail full for every rule)",
+                          summary=True)
 
     @cached_property
     def graph(self) -> nx.DiGraph:

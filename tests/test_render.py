@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 from pathlib import Path
 
 import networkx as nx
@@ -60,3 +62,56 @@ def test_markdown_starts_with_the_answer_table() -> None:
 def test_committed_diagrams_are_current(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["diagram", "--check", "--out", str(ROOT / "diagrams")])
     assert code == 0, capsys.readouterr().out
+
+
+needs_dot_summary = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+
+# -- issue 14: the summary graph fits a page -------------------------------------------------------------
+
+@needs_dot_summary
+@pytest.mark.parametrize("profile", sorted(p.stem for p in (ROOT / "facts" / "profiles").glob("*.yaml")))
+def test_the_summary_graph_of_every_profile_fits_a4_landscape_at_readable_text(profile: str) -> None:
+    """≤ 1,800 × 1,400 pt natural size (A4 landscape at ≥ 8 pt text, no scaling trick); every decision with its
+    chosen option, and each runner-up with the reason it lost; labels cut only at word boundaries."""
+    import re
+
+    from engine.provenance import summary_graph
+    from engine.render.dot import dot_to
+
+    rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / f"{profile}.yaml"),
+                                       today=REFERENCE_DATE)
+    svg = dot_to(rec.to_dot(), "svg").decode()
+    width, height = (int(v) for v in re.search(r'width="(\d+)pt" height="(\d+)pt"', svg).groups())
+    assert width <= 1800 and height <= 1400, (width, height)
+    assert min(float(f) for f in re.findall(r'font-size="([\d.]+)"', svg)) >= 8
+    graph = summary_graph(rec)
+    decisions = [n for n, d in graph.nodes(data=True) if d["kind"] == "decision"]
+    assert len(decisions) >= 8
+    runners = [d for _, d in graph.nodes(data=True) if d.get("summary")]
+    assert runners and all(d["why"][0] and "None" not in d["why"][0] for d in runners)
+    dot = rec.to_dot()
+    assert "..." not in dot                       # the old cut: "... at 0.68 USD/GP..."
+    assert all(dot[m.start() - 1] == " " or dot[m.start() - 2:m.start()] == "\\n"   # after a space or a line break:
+               for m in re.finditer("…", dot))                                       # whole words only
+    full = rec.to_dot("full")
+    assert len(full) > 2 * len(dot) and "Legend" in full
+
+
+def test_shortened_labels_keep_hyphenated_ids_whole() -> None:
+    from engine.render.dot import shorten
+
+    text = "the chosen plan has tool-reproducibility +3; it has tool-beginners-teams-ui +2"
+    assert shorten(text, 60) == "the chosen plan has tool-reproducibility +3; it has …"
+    assert shorten("short", 60) == "short"
+
+
+@pytest.mark.parametrize("profile", ["beginner", "production", "alignment"])
+def test_answers_cite_the_book_section_by_its_title_not_as_the_seed(profile: str) -> None:
+    """Issue 14: a user cannot open "the seed"; answers name the section (rules/catalog/citations.yaml)."""
+    rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / f"{profile}.yaml"),
+                                       today=REFERENCE_DATE)
+    for text in (rec.to_markdown(), rec.to_text(), json.dumps(rec.to_dict())):
+        assert "seed 17.3" not in text and "seed section" not in text
+    assert "LLM fine-tuning book, 17.3." in rec.to_markdown()
+    assert any(r.source.startswith("seed") for r in rec.rulebase.rules())   # the rules themselves are unchanged

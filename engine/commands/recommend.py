@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
     parser.add_argument("--set", action="append", metavar="NAME=VALUE", help="a constraint fact (repeatable)")
     parser.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     parser.add_argument("--graph", metavar="FILE", help="write the decision graph (.dot, .svg or .png)")
+    parser.add_argument("--graph-detail", choices=("summary", "full"), default="summary",
+                        help="summary (default): the decision at a glance, fits a page; full: every rule, option "
+                             "and check")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
     parser.add_argument("--model-config", metavar="CONFIG_JSON",
                         help="plan a model from its Hugging Face config.json (dense or mixture of experts), "
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--graph must end in .dot, .svg or .png, got {args.graph!r}")
         from engine.render.dot import dot_to  # networkx and Graphviz only when a graph is asked for
 
-        dot_text = rec.to_dot()
+        dot_text = rec.to_dot(args.graph_detail)
         write_atomic(graph_path, dot_text if fmt == "dot" else dot_to(dot_text, fmt), inputs=_inputs(args))
         graph_link = os.path.relpath(graph_path, Path(args.output).parent) if args.output else str(graph_path)
     if args.format == "json":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.cite import readable
 from engine.tally import DecisionResult, Option
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
         platform["price_per_gpu_hour_usd"] = cost.value["price_per_gpu_hour_usd"]
         platform["price_tier"] = cost.value["price_tier"]
         platform["price_as_of"] = cost.value["price_as_of"]
-        platform["price_source"] = cost.value["price_source"]
+        platform["price_source"] = readable(str(cost.value["price_source"]), rec.rulebase)
     platform["alternatives"] = [r["id"] for r in platform["ranking"] if r["id"] != platform["choice"]]
     out["platform"] = platform
     if cost is not None:
@@ -120,7 +121,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
         if (w.id, w.message) in seen:
             continue
         seen.add((w.id, w.message))
-        warnings.append({"id": w.id, "level": w.level, "message": w.message, "source": w.source,
+        warnings.append({"id": w.id, "level": w.level, "message": w.message, "source": readable(w.source, rec.rulebase),
                          **({"rule": w.rule} if w.rule else {})})
     out["warnings"] = warnings
     out["derived"] = {k: {"value": v, "how": rec.derived_how.get(k, "")} for k, v in sorted(rec.derived.items())}
@@ -128,7 +129,7 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
         {"rule": s.rule.id, "stage": s.stage, "ruleset": s.rule.ruleset, "matched": s.matched(),
          **({"entry": s.firing.entry_id} if s.firing.entry_id else {}),
          **({"plan": {axis: value for axis, value in s.firing.plan}} if s.firing.plan else {}),
-         "derived": s.effects(), "because": s.because, "source": s.rule.source}
+         "derived": s.effects(), "because": s.because, "source": readable(s.rule.source, rec.rulebase)}
         for s in rec.trace]}
     return out
 

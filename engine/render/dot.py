@@ -4,6 +4,7 @@ SVG/PNG through the `dot` program. Output is sorted, so the same graph gives the
 from __future__ import annotations
 
 import textwrap
+from functools import lru_cache
 
 import networkx as nx
 
@@ -39,13 +40,25 @@ def _q(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
+@lru_cache(maxsize=4096)
 def _wrap(text: str, width: int = 34) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+    """Lines of at most ``width`` characters, broken at word boundaries (memoised: labels repeat)."""
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
 
 
-def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
+def shorten(text: str, limit: int) -> str:
+    """At most about ``limit`` characters, cut at a word boundary with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    wrapper = textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,
+                                   break_on_hyphens=False)   # a rule id such as tool-reproducibility stays whole
+    return wrapper.fill(" ".join(text.split()))
+
+
+def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision", *, summary: bool = False) -> str:
     """The graph as DOT text, deterministic: constraints on the left, then the rules that fired
-    (grouped by stage and rule set), the options they touched, and the decisions on the right."""
+    (grouped by stage and rule set), the options they touched, and the decisions on the right. A
+    ``summary`` graph (provenance.summary_graph) is drawn compact: one cluster per stage, short reasons."""
     ids = {node: f"n{i}" for i, node in enumerate(sorted(graph.nodes))}
     nodes = dict(sorted(graph.nodes(data=True)))
     lines = [
@@ -58,7 +71,7 @@ def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
 
     def emit(members: list[str], indent: str) -> None:
         for node in members:
-            lines.append(f"{indent}{ids[node]} [{_node_attrs(nodes[node])}];")
+            lines.append(f"{indent}{ids[node]} [{_node_attrs(nodes[node], summary=summary)}];")
 
     facts = [n for n, d in nodes.items() if d.get("kind") == "fact"]
     if facts:
@@ -72,6 +85,11 @@ def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
             continue
         lines += [f"  subgraph cluster_{stage} {{", f'    label={_q(stage_title)}; style="rounded"; '
                   'color="#c89b2c"; fontsize=13;']
+        if summary:
+            for node in rules:
+                lines.append(f"    {ids[node]} [{_node_attrs(nodes[node], summary=True)}];")
+            lines.append("  }")
+            continue
         for ruleset in sorted({str(nodes[n].get("ruleset", "")) for n in rules}):
             members = [n for n in rules if nodes[n].get("ruleset") == ruleset]
             lines += [f"    subgraph cluster_{stage}_{_slug(ruleset)} {{",
@@ -97,7 +115,8 @@ def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision") -> str:
         label = data.get("label", "")
         attrs = ", ".join(a for a in (style, f"label={_q(label)}" if label else "") if a)
         lines.append(f"  {ids[src]} -> {ids[dst]} [{attrs}];")
-    lines.extend(_legend())
+    if not summary:   # the summary's labels say what each node is (✓ chosen, runner-up: …, rule ids)
+        lines.extend(_legend())
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -106,24 +125,30 @@ def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in text)
 
 
-def _node_attrs(data: dict[str, object]) -> str:
+def _node_attrs(data: dict[str, object], *, summary: bool = False) -> str:
     kind = str(data.get("kind", ""))
     label = str(data.get("label", ""))
     if kind in ("rule", "check") and data.get("because"):
-        label = f"{label}\n{_wrap(str(data['because']))}"
-    if kind == "option" and data.get("status") == "excluded" and data.get("why"):
+        because = str(data["because"])
+        label = f"{label}\n{_wrap(shorten(because, 110), 42)}" if summary else f"{label}\n{_wrap(because)}"
+    if kind == "option" and data.get("summary") and data.get("why"):   # a runner-up and why it lost
+        why = data["why"]
+        first = str(why[0]) if isinstance(why, list) and why else ""
+        label = f"{label}\n{_wrap(shorten(first, 120), 50)}"
+    elif kind == "option" and data.get("status") == "excluded" and data.get("why"):
         why = data["why"]
         first = why[0] if isinstance(why, list) and why else ""
-        short = str(first) if len(str(first)) <= 90 else str(first)[:87] + "..."
-        label = f"✗ {label}\n{_wrap(short, 36)}"
+        label = f"✗ {label}\n{_wrap(shorten(str(first), 90), 36)}"
     elif kind == "option" and data.get("status") == "ranked" and data.get("why"):
         why = data["why"]
         first = str(why[0]) if isinstance(why, list) and why else ""
         if first and label[0].isdigit():  # a grouped "why not" node
-            label = f"{_wrap(label, 50)}\n{_wrap(first[:90], 40)}"
+            label = f"{_wrap(label, 50)}\n{_wrap(shorten(first, 90), 40)}"
     elif kind == "option" and data.get("status") == "chosen":
         label = f"✓ {label}"
     style = _OPTION_STYLE.get(str(data.get("status")), "") if kind == "option" else _NODE_STYLE.get(kind, "")
+    if kind == "option" and data.get("summary"):
+        style = 'shape=box, style="rounded,dashed", color="#999999", fontcolor="#444444"'
     if kind == "fact" and data.get("given"):
         style += ", penwidth=2, fontname=\"Helvetica-Bold\""
     tooltip = str(data.get("source", data.get("how", "")))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.cite import readable
 from engine.tally import format_value
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
         effects = [e for e in result.options[result.choice].effects if e.kind in ("score", "require", "win")]
         for effect in effects:
             try:
-                source = rec.rulebase.rule(effect.rule_id).source
+                source = readable(rec.rulebase.rule(effect.rule_id).source, rec.rulebase)
             except KeyError:
                 source = planner_source if effect.kind == "win" else "engine check"
             points = f" ({effect.points:+g})" if effect.kind == "score" else ""

@@ -273,6 +273,7 @@ class WebApp:
             "markdown": rec.to_markdown(graph_link=f"{base_url}{graph_url}"),
             "blocked": list(rec.blocked),
             "graph_url": graph_url,
+            "full_graph_url": f"{graph_url}{'&' if query else ''}detail=full",
             "markdown_url": f"/api/recommend.md?{query}",
             "emit_url": f"/api/emit?{query}",
             "page_url": f"/?{query}",
@@ -306,9 +307,12 @@ class WebApp:
         """The decision graph of the recommendation as SVG."""
         from engine.render.dot import dot_to
 
-        constraints = {k: v for k, v in request.query.items() if v != ""}
+        detail = request.query.get("detail", "summary")
+        if detail not in ("summary", "full"):
+            raise ApiError(400, "query parameter 'detail' must be summary or full")
+        constraints = {k: v for k, v in request.query.items() if v != "" and k != "detail"}
         rec = self._recommendation(constraints)
-        return Response(200, "image/svg+xml", dot_to(rec.to_dot(), "svg"))
+        return Response(200, "image/svg+xml", dot_to(rec.to_dot(detail), "svg"))
 
     def emit_config(self, request: Request) -> Response:
         """The chosen tool's ready-to-run config files for the recommendation (what --emit-config writes)."""

@@ -202,7 +202,8 @@ def openapi_document() -> dict[str, Any]:
                 "recommendation": {"type": "object", "description": "Recommendation.to_dict() (CONTRACT.md)"},
                 "markdown": {"type": "string"}, "svg": {"type": ["string", "null"]},
                 "graph_error": {"type": "string"}, "blocked": {"type": "array", "items": {"type": "string"}},
-                "graph_url": {"type": "string"}, "markdown_url": {"type": "string"},
+                "graph_url": {"type": "string"}, "full_graph_url": {"type": "string"},
+                "markdown_url": {"type": "string"}, "emit_url": {"type": "string"},
                 "page_url": {"type": "string"}}},
             "CheckResult": {"type": "object", "properties": {
                 "ok": {"type": "boolean"}, "summary": {"type": "string"},

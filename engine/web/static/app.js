@@ -252,7 +252,10 @@ function renderRecommendation(data) {
   }
   const graph = el("details", {id: "graph", class: "graph"},
     el("summary", {}, "Decision graph ", el("span", {class: "muted small", text: "click it to zoom · "}),
-      el("a", {href: data.graph_url, target: "_blank", rel: "noopener", class: "small", text: "open in a new tab"})),
+      el("a", {href: data.graph_url, target: "_blank", rel: "noopener", class: "small", text: "open in a new tab"}),
+      el("span", {class: "muted small", text: " · "}),
+      el("a", {href: data.full_graph_url, target: "_blank", rel: "noopener", class: "small",
+        text: "every rule and check"})),
     graphBody);
   const reasons = el("details", {id: "reasons"}, el("summary", {text: `Reasons: ${rec.trace.fired.length} rules fired`}),
     el("table", {class: "grid"}, el("thead", {}, el("tr", {}, el("th", {text: "stage"}), el("th", {text: "rule"}),
