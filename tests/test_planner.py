@@ -216,3 +216,30 @@ def test_a_pinned_gpu_count_outside_the_planned_counts_gets_the_rules_effects(co
     assert rec.plan is not None and rec.plan.setup.gpu_count == count
     assert rec.plan.setup.tool not in limited
     assert rec.plan.setup.tool == engine.recommend({"model": "llama-3.1-8b", "gpu_count": 2}).plan.setup.tool
+
+
+@PROPERTY
+@given(constraints())
+def test_no_rendered_output_shows_none_or_an_unfilled_placeholder(raw: dict[str, Any]) -> None:
+    """Issue 14: over a sample of constraints, no text, markdown, JSON string or DOT label a user reads carries
+    Python's None, a '?' placeholder or an unrendered {template}."""
+    import json
+    import re
+
+    rec = Engine.for_rules().recommend(raw)
+    strings: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            strings.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(json.dumps(rec.to_dict())))
+    for text in (rec.to_text(), rec.to_markdown(), rec.to_dot(), *strings):
+        assert not re.search(r"\bNone\b", text), text[:300]
+        assert not re.search(r"(?<![\w)])\?(?![\w=])|\{[a-z_.]+\}", text), text[:300]
