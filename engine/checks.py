@@ -45,6 +45,8 @@ def compile_problems(rules_dir: str) -> list[Problem]:
 
     try:
         Engine.for_rules(rules_dir).recommend({"model_params_b": 7})
+    except RuleFileError as exc:   # catalog entries the estimators cannot read, at their locations
+        return list(exc.problems)
     except TuneplanError as exc:
         return [Problem(rules_dir, 1, 1, f"the rules load but do not run: {exc}")]
     return []

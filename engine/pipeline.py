@@ -19,7 +19,7 @@ from engine.decide.records import Effect, Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.decisions import DECISIONS
-from engine.errors import ConstraintError
+from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.facts import normalise
 from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.loader import load_rules
@@ -46,10 +46,9 @@ class Engine:
     planner: Planner = field(init=False)
 
     def __post_init__(self) -> None:
-        # built once per rule base: every evaluation reads them
-        cat = self.rulebase.catalogs
-        self.constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
-        self.gpus = [hardware.Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries]
+        # built once per rule base: every evaluation reads them; an entry the estimators cannot read is a
+        # located problem of the rule files (exit 1), not an internal error on the first recommendation
+        self.constants, self.gpus = _estimator_inputs(self.rulebase)
         self.rules_by_stage = {stage: {r.id: r for r in self.rulebase.rules_in_stage(stage)} for stage in STAGES}
         self.entries = {name: catalog.entries for name, catalog in self.rulebase.catalogs.items()}
         self.planner = Planner(self.rulebase, self.constants, self.gpus)
@@ -72,6 +71,32 @@ class Engine:
         given = {str(k).replace("-", "_") for k, v in constraints.items() if v is not None}
         run = _Run(self, normalise(constraints, self.rulebase), given, today or self.today, model_config)
         return run.run()
+
+
+def _estimator_inputs(rulebase: RuleBase) -> tuple[memory.MemoryConstants, list[hardware.Gpu]]:
+    """The memory constants and GPUs, with every model shape built once to check it; RuleFileError with
+    each unreadable entry at its location (``hidden_size: "4096"`` passes the YAML schema, not this)."""
+    cat = rulebase.catalogs
+    problems: list[Problem] = []
+
+    def built(entry: CatalogEntry, make: Any) -> Any:
+        try:
+            return make({"id": entry.id, **entry.attrs})
+        except (ValueError, TypeError) as exc:
+            problems.append(Problem(entry.loc.file, entry.loc.line, entry.loc.col, str(exc)))
+            return None
+
+    gpus = [g for g in (built(e, hardware.Gpu.from_entry) for e in cat["gpus"].entries) if g is not None]
+    for entry in cat["models"].entries:
+        built(entry, memory.ModelShape.from_entry)
+    constants = None
+    try:
+        constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
+    except (ValueError, TypeError) as exc:
+        problems.append(Problem(cat["memory"].file, 1, 1, str(exc)))
+    if problems or constants is None:
+        raise RuleFileError(problems)
+    return constants, gpus
 
 
 @lru_cache(maxsize=8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -332,3 +333,18 @@ def test_an_unchanged_tree_is_not_rehashed_and_a_change_is_never_missed(rules_co
     tool.write_text(text.replace("score: {tool: 3}", "score: {tool: 5}", 1))   # at once, same size again
     third = load_rules(rules_copy)              # changed within RACY_S: hashed again, never trusted
     assert third is not second and third.digest != second.digest
+
+
+@pytest.mark.parametrize("catalog, old, new, message", [
+    ("models", "hidden_size: 2048", 'hidden_size: "2048"', "model entry 'llama-3.2-1b': hidden_size must be an integer"),
+    ("gpus", "vram_gib: 15.0", 'vram_gib: "lots"', "vram_gib"),
+])
+def test_an_entry_the_estimators_cannot_read_is_a_located_problem_not_a_crash(
+        rules_copy: Path, cli: Any, catalog: str, old: str, new: str, message: str) -> None:
+    """Issue 16's example: `hidden_size: "4096"` passed `tuneplan check`, then `recommend` exited 3."""
+    path = rules_copy / "catalog" / f"{catalog}.yaml"
+    path.write_text(path.read_text().replace(old, new, 1))
+    code, _, err = cli("recommend", "--rules", str(rules_copy), "--model", "llama-3.2-1b")
+    assert code == 1 and f"{catalog}.yaml:" in err and message in err and "internal error" not in err, err
+    code, out, _ = cli("check", str(rules_copy))
+    assert code == 1 and message in out
