@@ -103,10 +103,10 @@ class Recommendation:
             self._dict = recommendation_dict(self)
         return self._dict
 
-    def to_text(self) -> str:
-        """A plain-text explanation for a terminal."""
+    def to_text(self, *, verbose: bool = False) -> str:
+        """A plain-text explanation for a terminal: one line per warning, or every note whole (``verbose``)."""
         from engine.render.text import render_text
-        return render_text(self)
+        return render_text(self, verbose=verbose)
 
     def to_markdown(self, graph_link: str | None = None) -> str:
         """A markdown explanation written for a design review."""

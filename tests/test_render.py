@@ -115,3 +115,15 @@ def test_answers_cite_the_book_section_by_its_title_not_as_the_seed(profile: str
         assert "seed 17.3" not in text and "seed section" not in text
     assert "LLM fine-tuning book, 17.3." in rec.to_markdown()
     assert any(r.source.startswith("seed") for r in rec.rulebase.rules())   # the rules themselves are unchanged
+
+
+def test_text_gives_one_line_per_warning_and_verbose_gives_the_whole_note() -> None:
+    """Issue 14: shorter answers; the full paragraphs stay in --verbose and in the markdown."""
+    rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / "beginner.yaml"),
+                                       today=REFERENCE_DATE)
+    short, full = rec.to_text(), rec.to_text(verbose=True)
+    for warning in rec.to_dict()["warnings"]:
+        line = next(item for item in short.splitlines() if f"] {warning['id']}: " in item)
+        assert len(line) <= 180 and (warning["message"] in line or line.endswith("…"))
+        assert warning["message"] in full and warning["message"] in rec.to_markdown()
+    assert len(short) < len(full)

@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
                         help="summary (default): the decision at a glance, fits a page; full: every rule, option "
                              "and check")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the explanation to FILE instead of stdout")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="text format: every warning's whole note and source (default: one line each)")
     parser.add_argument("--model-config", metavar="CONFIG_JSON",
                         help="plan a model from its Hugging Face config.json (dense or mixture of experts), "
                              "e.g. one released this week")
@@ -133,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         text = rec.to_markdown(graph_link=graph_link)
     else:
-        text = rec.to_text()
+        text = rec.to_text(verbose=args.verbose)
     if args.emit_config and not rec.blocked:
         _emit_config(rec, Path(args.emit_config), _inputs(args))
     if args.output:

@@ -107,7 +107,31 @@ def chosen_reasons(rec: Recommendation) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def render_text(rec: Recommendation) -> str:
+def _warning_lines(warnings: list[dict[str, Any]], verbose: bool) -> list[str]:
+    """One line per warning (its id and first sentence), or each whole note with its source (``verbose``)."""
+    if not warnings:
+        return []
+    if verbose:
+        return ["", "Warnings:", *(f"  [{w['level']}] {w['id']}: {w['message']} ({w['source']})" for w in warnings)]
+    return ["", "Warnings (--verbose for the whole notes and their sources):",
+            *(f"  [{w['level']}] {w['id']}: {_first_sentence(w['message'])}" for w in warnings)]
+
+
+def _first_sentence(text: str, limit: int = 130) -> str:
+    """The note's first sentence if it is short enough, else its first ``limit`` characters or so, cut at a
+    word boundary with " …"."""
+    import textwrap
+
+    if len(text) <= limit:
+        return text
+    sentence, dot, _ = text.partition(". ")
+    if dot and len(sentence) < limit:
+        return sentence + ". …"
+    return textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,
+                                break_on_hyphens=False).fill(text)
+
+
+def render_text(rec: Recommendation, *, verbose: bool = False) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
     d = rec.to_dict()
     given = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(rec.facts.items()) if k in rec.given)
@@ -148,8 +172,6 @@ def render_text(rec: Recommendation) -> str:
     if d["workflow"]["steps"]:
         lines += ["", "Workflow:"]
         lines += [f"  {i}. {step}" for i, step in enumerate(d["workflow"]["steps"], 1)]
-    if d["warnings"]:
-        lines += ["", "Warnings:"]
-        lines += [f"  [{w['level']}] {w['message']} ({w['source']})" for w in d["warnings"]]
+    lines += _warning_lines(d["warnings"], verbose)
     lines += ["", f"{len(d['trace']['fired'])} rules fired (durable-rules); --format json shows the trace."]
     return "\n".join(lines) + "\n"
