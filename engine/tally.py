@@ -4,6 +4,7 @@ order; every rejected option keeps the rules and reasons that rejected it."""
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,3 +136,12 @@ def tally(decision: str, catalog: Catalog, conclusions: Sequence[Conclusion], *,
     elif ranking:
         result.choice = ranking[0].id
     return result
+
+
+def shorten(text: str, limit: int) -> str:
+    """At most about ``limit`` characters, cut at a word boundary with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    wrapper = textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,
+                                   break_on_hyphens=False)   # a rule id such as tool-reproducibility stays whole
+    return wrapper.fill(" ".join(text.split()))

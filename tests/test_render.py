@@ -99,7 +99,7 @@ def test_the_summary_graph_of_every_profile_fits_a4_landscape_at_readable_text(p
 
 
 def test_shortened_labels_keep_hyphenated_ids_whole() -> None:
-    from engine.render.dot import shorten
+    from engine.tally import shorten
 
     text = "the chosen plan has tool-reproducibility +3; it has tool-beginners-teams-ui +2"
     assert shorten(text, 60) == "the chosen plan has tool-reproducibility +3; it has …"

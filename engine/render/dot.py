@@ -9,6 +9,7 @@ from functools import lru_cache
 import networkx as nx
 
 from engine.errors import RenderError
+from engine.tally import shorten
 
 _STAGE_TITLES = {"plan": "1 · The plan: tool, method, GPU, platform", "delivery": "2 · Workflow and deployment"}
 _NODE_STYLE = {
@@ -44,15 +45,6 @@ def _q(text: str) -> str:
 def _wrap(text: str, width: int = 34) -> str:
     """Lines of at most ``width`` characters, broken at word boundaries (memoised: labels repeat)."""
     return "\n".join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)) or text
-
-
-def shorten(text: str, limit: int) -> str:
-    """At most about ``limit`` characters, cut at a word boundary with an ellipsis, never mid-word."""
-    if len(text) <= limit:
-        return text
-    wrapper = textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,
-                                   break_on_hyphens=False)   # a rule id such as tool-reproducibility stays whole
-    return wrapper.fill(" ".join(text.split()))
 
 
 def render_dot(graph: nx.DiGraph, title: str = "tuneplan decision", *, summary: bool = False) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.cite import readable
-from engine.tally import format_value
+from engine.tally import format_value, shorten
 
 if TYPE_CHECKING:
     from engine.recommendation import Recommendation
@@ -120,15 +120,12 @@ def _warning_lines(warnings: list[dict[str, Any]], verbose: bool) -> list[str]:
 def _first_sentence(text: str, limit: int = 130) -> str:
     """The note's first sentence if it is short enough, else its first ``limit`` characters or so, cut at a
     word boundary with " …"."""
-    import textwrap
-
     if len(text) <= limit:
         return text
     sentence, dot, _ = text.partition(". ")
     if dot and len(sentence) < limit:
         return sentence + ". …"
-    return textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,
-                                break_on_hyphens=False).fill(text)
+    return shorten(text, limit)
 
 
 def render_text(rec: Recommendation, *, verbose: bool = False) -> str:
