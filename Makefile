@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-test demo test diagrams bench clean
+.PHONY: setup setup-test demo test diagrams docs bench clean
 
 setup:
 	@PYTHON=$(PYTHON) scripts/bootstrap.sh
@@ -25,6 +25,9 @@ bench: setup
 
 diagrams: setup
 	$(BIN)/tuneplan diagram --out diagrams/
+
+docs: setup
+	$(BIN)/tuneplan list sources --format markdown > docs/sources.md.tmp && mv docs/sources.md.tmp docs/sources.md
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -31,5 +31,5 @@ def readable(source: str, rulebase: RuleBase) -> str:
 def _replacement(reads: str) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
         # "seed 17.3.8 Advanced workflow" reads "…, 17.3.8 Recommended Workflows: Advanced workflow"
-        return reads + (":" if re.match(r" [A-Za-z'(]", match.string[match.end():]) else "")
+        return reads + (":" if re.match(r" [A-Za-z']", match.string[match.end():]) else "")
     return replace

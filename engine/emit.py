@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,7 @@ def plan_values(rec: Recommendation) -> dict[str, Any]:
         "deepspeed_file": f"ds_{setup.sharding}.json" if setup.sharding in ("zero2", "zero3") else "",
         "stage": stage,
         "finetuning_type": "lora" if adapter else "full",
+        "torchtune_dtype": "bf16" if bf16 else "fp32",
     }
 
 
@@ -138,16 +140,24 @@ def render_value(record: Mapping[str, Any], values: Mapping[str, Any]) -> Any:
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), value)
 
 
+def records(entry: CatalogEntry, values: Mapping[str, Any]) -> list[tuple[str, Any, str]]:
+    """(key path, value, note) of every key record of the entry that is for this plan, in catalog order."""
+    out = []
+    for record in entry.attrs.get("keys") or []:
+        if applies(record, values):
+            note = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), str(record.get("note") or ""))
+            out.append((str(record["key"]), render_value(record, values), note))
+    return out
+
+
 def settings(entry: CatalogEntry, values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The tool's settings for this plan (nested as the keys' paths say) and the notes by key path."""
     out: dict[str, Any] = {}
     notes: dict[str, str] = {}
-    for record in entry.attrs.get("keys") or []:
-        if not applies(record, values):
-            continue
-        _set(out, str(record["key"]), render_value(record, values))
-        if record.get("note"):
-            notes[str(record["key"])] = _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), str(record["note"]))
+    for key, value, note in records(entry, values):
+        _set(out, key, value)
+        if note:
+            notes[key] = note
     return out, notes
 
 
@@ -204,7 +214,10 @@ def emit(rec: Recommendation) -> list[Emitted]:
         fill = [("DATASET", DATASETS[str(values["stage"])]), *_fill_ins(tree)]
         if str(values["model"]).startswith(FILL_IN):
             fill.insert(0, ("MODEL", str(values["model"]).split(": ", 1)[1]))
-    else:  # pragma: no cover - the catalog's formats are yaml and python
+    elif entry.attrs.get("format") == "shell":
+        script, fill = _shell(entry, values, header)
+        files.append(Emitted(str(entry.attrs["file"]), script, "shell"))
+    else:  # pragma: no cover - the catalog's formats are yaml, python and shell
         raise EmitError(f"tool-configs entry '{entry.id}' has an unknown format")
     if values["deepspeed_file"]:
         files.append(Emitted(values["deepspeed_file"], _deepspeed(values), "json"))
@@ -281,7 +294,7 @@ def _python(entry: CatalogEntry, values: Mapping[str, Any], header: str) -> str:
         export = f"\n    {entry.attrs['gguf_export']}  # the plan deploys to GGUF / Ollama"
     script = str(entry.attrs["script"]).format(
         title=header.splitlines()[0].lstrip("# "), summary=header.splitlines()[1].lstrip("# "),
-        run=entry.attrs.get("run_multi_gpu" if values["gpu_count"] > 1 else "run", "").format(**values),
+        run=_run_command(entry, values),
         config_class=config_class, trainer_class=trainer_class, model_literal=repr(values["model"]),
         dataset_literal=repr(f"{FILL_IN}: {DATASETS[values['stage']]}"),
         config=_literal(tree.get("config", {}), notes, "config"), lora=_literal(tree.get("lora", {}), notes, "lora"),
@@ -293,6 +306,74 @@ def _python(entry: CatalogEntry, values: Mapping[str, Any], header: str) -> str:
                                 "    raise NotImplementedError(\"FILL-IN: return one score per completion\")\n"
                                 "\n\ndef main()", 1)
     return script
+
+
+def _shell(entry: CatalogEntry, values: Mapping[str, Any], header: str) -> tuple[str, list[tuple[str, str]]]:
+    """A bash script that downloads the model and runs the tool's recipe with the plan as command-line
+    overrides (torchtune: ``tune run RECIPE --config CONFIG key=value ...``), and what the user must fill in.
+    The script refuses to run while a FILL-IN value is left."""
+    devices = "multi" if values["gpu_count"] > 1 else "single"
+    recipe = next((r for r in entry.attrs.get("recipes") or []
+                   if values["stage"] in r["stages"] and values["method"] in r["methods"] and r["devices"] == devices),
+                  None)
+    if recipe is None:
+        offered = sorted({f"{'/'.join(r['stages'])} {'/'.join(r['methods'])} on {r['devices']} GPU"
+                          for r in entry.attrs.get("recipes") or []})
+        raise EmitError(f"{entry.id} has no recipe for {values['stage']} with {values['method']} on "
+                        f"{values['gpu_count']} GPU(s) (rules/catalog/tool-configs.yaml); its recipes: "
+                        f"{'; '.join(offered)}")
+    model = next((m for m in entry.attrs.get("models") or [] if m["model"] == values["model_id"]), None)
+    fill: list[tuple[str, str]] = []
+    if model is not None and recipe["config"] in model["has"]:
+        config = f"{model['config']}_{recipe['config']}"
+    else:
+        config = f"{FILL_IN}: a config of your own for {recipe['recipe']} (copy the nearest built-in one: " \
+                 f"tune ls, then tune cp NAME my_config.yaml, and set its model and checkpointer)"
+        fill.append(("--config", config.split(": ", 1)[1]))
+    overrides = [("checkpointer.checkpoint_dir", "${MODEL_DIR}", "where tune download put the model")]
+    overrides += [(f"tokenizer.{key.removeprefix('tokenizer_')}", f"${{MODEL_DIR}}/{path}", "")
+                  for key, path in (model or {}).items() if key.startswith("tokenizer_")]
+    if model is None:
+        overrides.append(("tokenizer.path", f"{FILL_IN}: the tokenizer file inside the model folder", ""))
+    overrides += records(entry, values)
+    fill += [(key, str(value).split(": ", 1)[1]) for key, value, _ in overrides
+             if isinstance(value, str) and value.startswith(f"{FILL_IN}: ")]
+    model_dir = f"{FILL_IN}: a folder for the downloaded model, e.g. ./models/{values['model_id'] or 'base'}"
+    fill.insert(0, ("MODEL_DIR", model_dir.split(": ", 1)[1]))
+    if str(values["model"]).startswith(FILL_IN):
+        fill.insert(0, ("MODEL", str(values["model"]).split(": ", 1)[1]))
+    launcher = f"--nproc_per_node {values['gpu_count']} " if values["gpu_count"] > 1 else ""
+    lines = ["#!/usr/bin/env bash", *header.splitlines(),
+             f"# {entry.id}'s {recipe['recipe']} recipe with the plan as command-line overrides. Run: bash train.sh",
+             "set -euo pipefail", "",
+             f"MODEL={_sh(values['model'])}", f"MODEL_DIR={_sh(model_dir)}", "",
+             "OVERRIDES=("]
+    for key, value, note in overrides:
+        lines.append(f"  {_sh(f'{key}={_override(value)}', expand='${MODEL_DIR}')}" + (f"  # {note}" if note else ""))
+    lines += [")", "",
+              f'for value in "$MODEL" "$MODEL_DIR" {_sh(config)} "${{OVERRIDES[@]}}"; do',
+              f'  case "$value" in *{FILL_IN}*) echo "train.sh: replace every {FILL_IN} value first: $value" >&2; '
+              'exit 1;; esac',
+              "done", "",
+              'tune download "$MODEL" --output-dir "$MODEL_DIR"',
+              f"tune run {launcher}{recipe['recipe']} --config {_sh(config)} " + '"${OVERRIDES[@]}"', ""]
+    return "\n".join(lines), fill
+
+
+def _override(value: Any) -> str:
+    """A value as a torchtune (OmegaConf) command-line override writes it."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _sh(text: str, expand: str = "") -> str:
+    """``text`` quoted for bash; the one variable reference ``expand`` (if any) is left to expand."""
+    if expand and expand in text:
+        return '"' + expand.join(re.sub(r'(["\\$`])', r"\\\1", part) for part in text.split(expand)) + '"'
+    return shlex.quote(text)
 
 
 def _literal(mapping: Mapping[str, Any], notes: Mapping[str, str], section: str) -> str:
@@ -340,12 +421,18 @@ def _accelerate(values: Mapping[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def _run_command(entry: CatalogEntry, values: Mapping[str, Any]) -> str:
+    """The command that starts the run: the entry's multi-GPU command on several GPUs, where it has one."""
+    multi = values["gpu_count"] > 1 and entry.attrs.get("run_multi_gpu")
+    return str(entry.attrs["run_multi_gpu" if multi else "run"]).format(**values)
+
+
 def _run_md(rec: Recommendation, values: Mapping[str, Any], entry: CatalogEntry, files: list[Emitted],
             fill: list[tuple[str, str]]) -> str:
     plan = rec.plan
     assert plan is not None
     mem = rec.estimates.get("memory")
-    run = str(entry.attrs.get("run_multi_gpu" if values["gpu_count"] > 1 else "run", "")).format(**values)
+    run = _run_command(entry, values)
     hours = f"{plan.hours:.1f} h" if plan.hours is not None else \
         f"{plan.tokens_per_hour / 1e6:.1f} M tokens per hour (give --train-hours or --dataset-tokens for a total)"
     cost = f"{plan.total_usd:.2f} USD" if plan.total_usd is not None else \
@@ -364,6 +451,7 @@ def _run_md(rec: Recommendation, values: Mapping[str, Any], entry: CatalogEntry,
         "## Install", "", "```", str(entry.attrs.get("install", "")), "```", "",
         "## Fill in first", "", *([f"- `{key}`: {what}" for key, what in fill] or ["- nothing"]), "",
         "## Run", "", "```", run, "```", "",
+        *([f"Note: {entry.attrs['note']}.", ""] if entry.attrs.get("note") else []),
         "## What to expect (tuneplan's estimate)", "",
         f"- memory: {mem.value.per_gpu_gib:.1f} GiB per GPU of {plan.usable_gib:.1f} GiB usable"
         if mem is not None else "- memory: no estimate",

@@ -151,7 +151,9 @@ class _Run:
         for advisory, matched in plan_warnings:  # a warning limited to some plans holds if the chosen one matches
             if best is not None and all(best.get(axis) == value for axis, value in matched):
                 self.warnings.append(advisory)
-        for effect in self.outcome.lifted:
+        for effect in self.outcome.lifted:   # a pin over an exclusion matters where the chosen plan has it
+            if best is not None and not all(best.get(axis) == value for axis, value in effect.plan):
+                continue
             self._warn(f"{effect.decision}-pinned-excluded", f"{effect.option} is pinned although rule "
                        f"{effect.rule.id} excludes it{f' for {effect.where()}' if effect.plan else ''}: "
                        f"{effect.because}", "pinned choice", "warning", effect.rule.id)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,10 @@ CASES: dict[str, dict[str, Any]] = {
     "unsloth-qlora-ollama": {"model": "mistral-7b-v0.3", "tool": "unsloth", "method": "qlora", "deploy": "ollama",
                              "owned_gpu": "rtx-4090"},
     "unsloth-full": {"model": "llama-3.2-1b", "tool": "unsloth", "method": "full"},
+    "torchtune-lora": {"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"},
+    "torchtune-qlora-own-config": {"model": "qwen2.5-7b", "tool": "torchtune", "method": "qlora"},
+    "torchtune-full-fsdp": {"model": "llama-3.1-70b", "tool": "torchtune", "method": "full", "gpu_count": 8},
+    "torchtune-dpo": {"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora", "alignment": "dpo"},
 }
 
 
@@ -80,6 +86,8 @@ def _parsed(files: dict[str, str]) -> dict[str, Any]:
             out[name] = yaml.safe_load(text)
         elif name.endswith(".json"):
             out[name] = json.loads(text)
+        elif name.endswith(".sh"):
+            out[name] = _shell_overrides(name, text)
         elif name.endswith(".py"):
             tree = ast.parse(text)
             compile(tree, name, "exec")
@@ -87,6 +95,19 @@ def _parsed(files: dict[str, str]) -> dict[str, Any]:
                          if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)
                          and node.targets[0].id in ("MODEL", "DATASET", "CONFIG", "LORA", "QUANTIZATION", "LOAD")}
     return out
+
+
+def _shell_overrides(name: str, text: str) -> dict[str, Any]:
+    """A script checked by bash -n, and its tune run line: the recipe, the config and each key=value override."""
+    checked = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, f"{name}: {checked.stderr}"
+    block = text.split("OVERRIDES=(\n", 1)[1].split("\n)\n", 1)[0]
+    overrides = dict(shlex.split(line, comments=True)[0].split("=", 1) for line in block.splitlines())
+    run = next(line for line in text.splitlines() if line.startswith("tune run "))
+    words = shlex.split(run)
+    at = words.index("--config")
+    return {"overrides": overrides, "recipe": words[at - 1], "config": words[at + 1],
+            "nproc": int(words[words.index("--nproc_per_node") + 1]) if "--nproc_per_node" in words else 1}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -134,6 +155,12 @@ def _settings(case: str, parsed: dict[str, Any]) -> dict[str, Any]:
                 "micro": c["per_device_train_batch_size"], "accum": c["gradient_accumulation_steps"],
                 "four_bit": c.get("quantization_bit") == 4, "checkpointing": not c["disable_gradient_checkpointing"],
                 "deepspeed": c.get("deepspeed")}
+    if case.startswith("torchtune"):
+        o = parsed["train.sh"]["overrides"]
+        return {"seq_len": int(o["tokenizer.max_seq_len"]), "rank": int(o.get("model.lora_rank", 0)) or None,
+                "bf16": o["dtype"] == "bf16", "fp16": o["dtype"] != "bf16", "micro": int(o["batch_size"]),
+                "accum": int(o["gradient_accumulation_steps"]), "four_bit": "qlora" in parsed["train.sh"]["config"]
+                or "qlora" in case, "checkpointing": o["enable_activation_checkpointing"] == "True", "deepspeed": None}
     script = parsed["train.py"]
     config, lora = script["CONFIG"], script["LORA"]
     four_bit = script.get("QUANTIZATION", {}).get("load_in_4bit", False) or script.get("LOAD", {}).get("load_in_4bit")
@@ -164,11 +191,52 @@ def test_a_generic_model_is_a_fill_in_not_an_invented_id() -> None:
     assert config["base_model"].startswith(f"{FILL_IN}: ") and "13B" in config["base_model"]
 
 
-def test_a_tool_without_a_template_is_a_clear_error() -> None:
+def test_a_tool_without_a_template_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.emit
+
     rec = _recommend({"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"})
+    real = engine.emit.tool_entry
+    monkeypatch.setattr(engine.emit, "tool_entry", lambda rb, tool: None if tool == "torchtune" else real(rb, tool))
     with pytest.raises(EmitError) as info:
         emit(rec)
     assert "no config template for tool 'torchtune'" in str(info.value) and "axolotl" in str(info.value)
+
+
+def test_torchtune_runs_the_recipe_the_plan_needs() -> None:
+    """The recipe follows stage, method and device count (torchtune's recipes/ folder); a built-in config is used
+    only where torchtune ships one for the model, otherwise the user's own config is a FILL-IN the script
+    refuses to run with; full DPO has no one-device recipe, which is an error, not a guess."""
+    cases = {
+        "lora": ({"model": "llama-3.1-8b", "method": "lora"}, "lora_finetune_single_device",
+                 "llama3_1/8B_lora_single_device", 1),
+        "qlora": ({"model": "llama-3.1-8b", "method": "qlora"}, "lora_finetune_single_device",
+                  "llama3_1/8B_qlora_single_device", 1),
+        "full 8 GPUs": ({"model": "llama-3.1-70b", "method": "full", "gpu_count": 8}, "full_finetune_distributed",
+                        "llama3_1/70B_full", 8),
+        "dpo": ({"model": "llama-3.1-8b", "method": "lora", "alignment": "dpo"}, "lora_dpo_single_device",
+                "llama3_1/8B_lora_dpo_single_device", 1),
+        "no built-in config": ({"model": "qwen2.5-7b", "method": "qlora"}, "lora_finetune_single_device",
+                               f"{FILL_IN}: a config of your own", 1),
+    }
+    for name, (constraints, recipe, config, nproc) in cases.items():
+        rec = _recommend({**constraints, "tool": "torchtune"})
+        assert rec.plan is not None and rec.plan.setup.gpu_count == nproc, name
+        files = {f.name: f.text for f in emit(rec)}
+        run = _shell_overrides("train.sh", files["train.sh"])
+        assert (run["recipe"], run["nproc"]) == (recipe, nproc) and run["config"].startswith(config), (name, run)
+    rec = _recommend({"model": "llama-3.1-8b", "tool": "torchtune", "method": "full", "alignment": "dpo",
+                      "gpu_count": 1})
+    with pytest.raises(EmitError, match="torchtune has no recipe for dpo with full on 1 GPU"):
+        emit(rec)
+
+
+def test_the_torchtune_script_refuses_to_run_with_a_fill_in(tmp_path: Path) -> None:
+    rec = _recommend({"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"})
+    script = tmp_path / "train.sh"
+    script.write_text(next(f.text for f in emit(rec) if f.name == "train.sh"))
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1 and "replace every FILL-IN value first" in done.stderr, done.stderr
 
 
 def test_the_cli_writes_the_files_and_refuses_a_file_as_folder(cli: Callable[..., tuple[int, str, str]],
