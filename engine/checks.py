@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.facts import normalise
-from engine.ir import RuleBase
+from engine.ir import PLACEHOLDER, CatalogEntry, Comparison, Condition, FactRef, Group, Rule, RuleBase
 from engine.loader import DEFAULT_RULES, load_rules
 from engine.yamlsource import Document, iter_yaml_files, read_yaml
 
@@ -30,11 +30,79 @@ def _load(root: Path | None, problems: list[Problem], cut: list[str] | None = No
             cut.append(exc.more())
         return None
     if compile_rules:
-        found = _compiled(rulebase.root)
+        found = template_problems(rulebase) or _compiled(rulebase.root)
         problems.extend(found)
         if found:
             return None
     return rulebase
+
+
+def template_problems(rulebase: RuleBase) -> list[Problem]:
+    """Placeholders that may be unset when their rule fires: a ``{fact}`` neither defaulted by the schema, nor
+    derived always (or with the plan, in a rule that tests the plan), nor tested by the rule's `when`; an
+    ``{entry.attr}`` that some entry of the joined catalog lacks (unless `where` tests it). Each needs a test
+    or a fallback (``{fact|words}``), so that no answer reads "not given" where a value was meant."""
+    with_plan = {name for name, spec in rulebase.facts.items() if spec.present == "with-plan"}
+    problems = []
+    for rule in rulebase.rules():
+        tested = _tested(rule.when)
+        texts = [("because", rule.because)] + [(f"warning '{a.warning}'", a.message) for a in rule.actions
+                                               if a.kind == "warn"]
+        for field, text in texts:
+            for match in PLACEHOLDER.finditer(text or ""):
+                head, attr, fallback = match.groups()
+                if fallback is not None or head == "plan":
+                    continue
+                why = _unset_because(rulebase, rule, head, attr, tested=tested, with_plan=with_plan)
+                if why:
+                    problems.append(Problem(rule.loc.file, rule.loc.line, rule.loc.col,
+                                            f"rule '{rule.id}': {field}: placeholder '{match.group(0)}' may be unset "
+                                            f"when the rule fires ({why}); test it in the rule's conditions or give "
+                                            f"the words to write instead, e.g. '{{{match.group(0)[1:-1]}|...}}'"))
+    return problems
+
+
+def _unset_because(rulebase: RuleBase, rule: Rule, head: str, attr: str | None, *, tested: set[str],
+                   with_plan: set[str]) -> str:
+    """Why a placeholder may be unset ("" when it is always set for the rule)."""
+    if head == "entry":
+        catalog = rulebase.catalogs.get(rule.join or "")
+        if attr in (None, "id") or catalog is None or attr in _tested(rule.where):
+            return ""
+        lacking = [e.id for e in catalog.entries if e.get(attr) is None and _may_join(rule.where, e)]
+        return f"catalog '{catalog.name}' entries {', '.join(lacking[:4])} have no '{attr}'" if lacking else ""
+    spec = rulebase.facts.get(head)
+    if spec is None or spec.default is not None or spec.present == "always" or head in tested:
+        return ""
+    if spec.present == "with-plan":
+        return "" if tested & with_plan else \
+            f"'{head}' is set only when a plan is chosen, and the rule tests no plan fact"
+    if spec.derived_stage:
+        return f"'{head}' is derived only for some plans and the rule does not test it"
+    return f"'{head}' has no default and the rule does not test it"
+
+
+def _may_join(where: Condition | None, entry: CatalogEntry) -> bool:
+    """Whether the rule's `where` can hold for the entry (a test against a fact's value always can)."""
+    from engine.whynot import entry_values, holds
+
+    def refers(cond: Condition | None) -> bool:
+        if isinstance(cond, Group):
+            return any(refers(item) for item in cond.items)
+        return isinstance(cond, Comparison) and isinstance(cond.value, FactRef)
+
+    return refers(where) or holds(where, entry_values(entry), {})
+
+
+def _tested(cond: Condition | None) -> set[str]:
+    """Facts (or attributes) a condition can only hold with: tested in every branch, other than `exists: false`."""
+    if isinstance(cond, Comparison):
+        return set() if cond.op == "exists" and cond.value is False else {cond.subject}
+    if isinstance(cond, Group) and cond.kind == "all":
+        return set().union(*(_tested(item) for item in cond.items))
+    if isinstance(cond, Group) and cond.kind == "any" and cond.items:
+        return set.intersection(*(_tested(item) for item in cond.items))
+    return set()
 
 
 def compile_problems(rules_dir: str) -> list[Problem]:

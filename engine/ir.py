@@ -18,7 +18,8 @@ OBJECTIVE_TERMS = {
     "hours": "training time (or time per million tokens), lower first",
     "order": "catalog order of the plan's values, the last tie-break",
 }
-PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?\}")  # {fact} or {entry.attr} in texts
+# {fact}, {entry.attr} or {plan.axis} in texts, optionally with the words to write when it is unset: {model|the model}
+PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)(?:\.([a-z_][a-z0-9_]*))?(?:\|([^{}|]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,7 @@ class FactSpec:
     maximum: float | None = None
     min_exclusive: float | None = None
     derived_stage: str | None = None
+    present: str = ""    # derived facts: always | with-plan (set whenever a plan is chosen) | "" (sometimes)
 
 
 @dataclass(frozen=True, eq=False)  # identity: the loader returns one object per content digest

@@ -86,7 +86,6 @@ ENGINE_READS = frozenset(
 ENGINE_CATALOGS = frozenset({"memory", "gpus", "models", "platforms", "objective", "sharding", "tiers", "citations",
                              "tool-configs"})
 # Derived facts the pipeline sets before every stage, so they are never absent when read.
-ALWAYS_DERIVED = frozenset({"params_b"})
 PLAN_PREFIX = "plan."   # plan axes take part in lint's boxes as pseudo-facts named plan.<axis>
 _PLACEHOLDER_SOURCES = frozenset({"", "todo", "tbd", "fixme", "?", "??", "unknown", "n/a", "na", "none", "-"})
 MAX_WORLDS = 200_000  # an implication or coverage check larger than this is skipped, not guessed
@@ -227,7 +226,7 @@ def build_domains(rulebase: RuleBase) -> dict[str, tuple[Any, ...]]:
             values = list(catalog.ids()) if catalog else []
         else:
             values = _number_points(spec, sorted(thresholds.get(name, set())))
-        if spec.default is None and name not in ALWAYS_DERIVED:
+        if spec.default is None and spec.present != "always":
             values.append(None)
         domains[name] = tuple(values)
     from engine.decide.space import axis_values

@@ -53,6 +53,7 @@ def _project_root() -> Path:
 PROJECT_ROOT = _project_root()
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
+PRESENCE = ("always", "with-plan")   # when a derived fact is set (facts/schema.yaml `present:`)
 _FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")
 MAX_RULE_FILES = 5000      # YAML files in one rules directory (the shipped one has 30; ×100 is 3,000)
 MAX_RULE_DIRS = 2000       # folders walked: `--rules /` is refused quickly instead of walking the disk
@@ -318,7 +319,7 @@ class _Loader:
             self.problems.append(doc.problem(path, f"fact '{name}': needs a snake_case name and a mapping"))
             return None
         known = {"type", "description", "unit", "values", "catalog", "default", "min", "max",
-                 "min_exclusive", "stage"}
+                 "min_exclusive", "stage", "present"}
         for key in spec:
             if key not in known:
                 self.problems.append(doc.problem((*path, key), f"fact '{name}': unknown key '{key}'"
@@ -333,6 +334,11 @@ class _Loader:
             self.problems.append(doc.problem((*path, "stage"), f"derived fact '{name}': stage must be one of "
                                                                f"{', '.join(STAGES)}"))
             return None
+        present = spec.get("present", "")
+        if present and (not derived or present not in PRESENCE):
+            self.problems.append(doc.problem((*path, "present"), f"fact '{name}': present is for derived facts, "
+                                                                 f"one of {', '.join(PRESENCE)}"))
+            present = ""
         values = spec.get("values", [])
         if ftype == "enum" and (not isinstance(values, list) or not values):
             self.problems.append(doc.problem(path, f"fact '{name}': an enum needs a list of values"))
@@ -349,6 +355,7 @@ class _Loader:
             values=tuple(str(v) for v in values), catalog=str(spec.get("catalog", "")),
             default=spec.get("default"), minimum=spec.get("min"), maximum=spec.get("max"),
             min_exclusive=spec.get("min_exclusive"), derived_stage=stage if derived else None,
+            present=str(present),
         )
 
     def _check_fact_catalogs(self, facts: Mapping[str, FactSpec], catalogs: Mapping[str, Catalog]) -> None:

@@ -7,6 +7,7 @@ import re
 import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from engine.decisions import DECISIONS
@@ -72,10 +73,11 @@ class DecisionResult:
 
 def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | None,
                     plan: Mapping[str, Any] | None = None) -> str:
-    """Fill ``{fact}``, ``{entry.attr}`` and ``{plan.axis}`` placeholders (names were checked at load time;
-    a value that is missing reads "not given", never "?")."""
+    """Fill ``{fact}``, ``{entry.attr}`` and ``{plan.axis}`` placeholders (names were checked at load time,
+    presence by `tuneplan check`): an unset value reads as the placeholder's fallback (``{model|the model}``),
+    else "not given", never "?" or None."""
     def sub(match: re.Match[str]) -> str:
-        head, attr = match.group(1), match.group(2)
+        head, attr, fallback = match.group(1), match.group(2), match.group(3)
         if head == "entry" and entry is not None:
             value = entry.id if attr in (None, "id") else entry.get(str(attr))
         elif head == "plan" and attr is not None:
@@ -83,7 +85,7 @@ def render_template(text: str, ctx: Mapping[str, Any], entry: CatalogEntry | Non
         else:
             value = ctx.get(head)
         if value is None:
-            return "the model" if head == "model" else "not given"
+            return fallback if fallback is not None else "not given"
         return format_value(value)
     return PLACEHOLDER.sub(sub, text)
 
@@ -138,8 +140,10 @@ def tally(decision: str, catalog: Catalog, conclusions: Sequence[Conclusion], *,
     return result
 
 
+@lru_cache(maxsize=4096)
 def shorten(text: str, limit: int) -> str:
-    """At most about ``limit`` characters, cut at a word boundary with an ellipsis, never mid-word."""
+    """At most about ``limit`` characters, cut at a word boundary with an ellipsis, never mid-word (memoised:
+    the same reasons recur in every answer's graph and warnings)."""
     if len(text) <= limit:
         return text
     wrapper = textwrap.TextWrapper(width=limit, max_lines=1, placeholder=" …", break_long_words=False,

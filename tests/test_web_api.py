@@ -23,7 +23,7 @@ from engine.web.workspace import sha256_text
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOL_RULE = """    then: {score: {tool: 3}}
-    because: "the seed's beginner workflow starts with {entry.name} on one GPU (a free Colab T4)"
+    because: "the seed's beginner workflow starts with {entry.name} on one GPU"
     source: seed 17.3.8 beginner workflow; takeaway 5"""
 TOOL_FILE = ROOT / "rules" / "sets" / "tool.yaml"
 

@@ -31,7 +31,7 @@ SHOTS = ROOT / "out" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 BEGINNER_RULE = """    then: {score: {tool: 3}}
-    because: "the seed's beginner workflow starts with {entry.name} on one GPU (a free Colab T4)"
+    because: "the seed's beginner workflow starts with {entry.name} on one GPU"
     source: seed 17.3.8 beginner workflow; takeaway 5"""
 
 
