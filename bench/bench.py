@@ -124,6 +124,29 @@ def bench_latency(engine: Engine, cases: list[dict[str, Any]]) -> dict[str, floa
     return {"p50": p50, "bare_p50": b50}
 
 
+def bench_render(engine: Engine, cases: list[dict[str, Any]]) -> None:
+    """Each view of a fresh recommendation: markdown over the JSON view's data (built first, as the web page
+    and `--format markdown` with `--graph` do), the summary DOT, the text."""
+    print("render, per fresh recommendation", flush=True)
+    md, dot, text = [], [], []
+    for facts in cases[:400]:
+        rec = engine.recommend(facts)
+        rec.to_dict()
+        start = time.perf_counter()
+        rec.to_markdown()
+        t_md = time.perf_counter()
+        rec.to_dot()
+        t_dot = time.perf_counter()
+        rec.to_text()
+        t_text = time.perf_counter()
+        md.append(t_md - start)
+        dot.append(t_dot - t_md)
+        text.append(t_text - t_dot)
+    for name, samples in (("markdown (after to_dict)", md), ("summary DOT (graph built in it)", dot), ("text", text)):
+        p50, p99 = quantiles(samples)
+        row(f"render {name} p50 / p99", f"{ms(p50)} / {ms(p99)}")
+
+
 def bench_planner(engine: Engine, cases: list[dict[str, Any]]) -> None:
     print("planner", flush=True)
     recs = [engine.recommend(facts) for facts in cases]
@@ -414,6 +437,7 @@ def main() -> int:
         Path(args.profile).write_text(profiler.output_html(), encoding="utf-8")
         print(profiler.output_text(color=False, show_all=False))
     bench_latency(engine, cases)
+    bench_render(engine, cases)
     bench_planner(engine, cases)
     bench_cold_cli()
     bench_api_overhead(engine, cases)

@@ -151,7 +151,8 @@ def graph_dot(g: nx.DiGraph, title: str) -> str:
 
 
 def diagram_sources(rulebase: RuleBase, profiles: dict[str, dict[str, object]]) -> dict[str, str]:
-    """Every diagram as DOT text, by file name: overview, one per rule set, one per profile decision."""
+    """Every diagram as DOT text, by file name: overview, one per rule set, and per profile decision its
+    summary graph (what a reviewer pastes: profile-NAME-summary) and its complete provenance graph."""
     from engine.pipeline import REFERENCE_DATE, Engine
 
     out = {"overview.dot": graph_dot(overview_graph(rulebase), "tuneplan rule base: rule sets, facts, catalogs, "
@@ -163,7 +164,9 @@ def diagram_sources(rulebase: RuleBase, profiles: dict[str, dict[str, object]]) 
     engine = Engine.for_rules(rulebase.root)
     for name, facts in sorted(profiles.items()):
         rec = engine.recommend(facts, today=REFERENCE_DATE)  # committed diagrams must not age by themselves
+        from engine.provenance import summary_graph
         from engine.render.dot import render_dot
-        out[f"profile-{name}.dot"] = render_dot(rec.graph, f"tuneplan decision for facts/profiles/{name}.yaml "
-                                                           f"(prices as of {REFERENCE_DATE})")
+        title = f"tuneplan decision for facts/profiles/{name}.yaml (prices as of {REFERENCE_DATE})"
+        out[f"profile-{name}.dot"] = render_dot(rec.graph, title)
+        out[f"profile-{name}-summary.dot"] = render_dot(summary_graph(rec), f"{title}: summary", summary=True)
     return out

@@ -106,7 +106,15 @@ def plan_values(rec: Recommendation) -> dict[str, Any]:
         "stage": stage,
         "finetuning_type": "lora" if adapter else "full",
         "torchtune_dtype": "bf16" if bf16 else "fp32",
+        "generation_share": _generation_share(rec.rulebase, str(facts.get("alignment", "none"))),
     }
+
+
+def _generation_share(rulebase: RuleBase, alignment: str) -> float:
+    """The share of each GPU the plan leaves a colocated generation engine (GRPO's vLLM), from the catalog."""
+    catalog = rulebase.catalogs.get("alignment")
+    entry = catalog.by_id(alignment) if catalog is not None else None
+    return float(entry.get("generation_memory_fraction") or 0.0) if entry is not None else 0.0
 
 
 def _defaults(rulebase: RuleBase) -> Mapping[str, Any]:

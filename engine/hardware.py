@@ -245,8 +245,9 @@ def suggestions_if_not_fitting(
 
 
 def training_flops_per_token(shape: ModelShape, setup: TrainingSetup) -> float:
-    """Training FLOPs per token: 6N full or 4N (Q)LoRA, +2N with checkpointing, plus attention."""
-    n_params = shape.params
+    """Training FLOPs per token: 6N full or 4N (Q)LoRA, +2N with checkpointing, +2N for a reference model's
+    forward (DPO, KTO), plus attention; N counts the parameters a token passes through (MoE: active experts)."""
+    n_params = shape.active_params
     if setup.method == "full":
         flops = 6.0 * n_params  # forward 2N + backward 4N (activation and weight gradients)
     else:
@@ -254,6 +255,8 @@ def training_flops_per_token(shape: ModelShape, setup: TrainingSetup) -> float:
         flops = 4.0 * n_params + 6.0 * shape.lora_params(setup.lora_rank, setup.lora_targets)
     if setup.gradient_checkpointing:
         flops += 2.0 * n_params  # one extra forward to recompute activations
+    if setup.reference_forward:
+        flops += 2.0 * n_params  # the reference model's log-probabilities of the same sequences
     # Attention score and value matmuls (PaLM appendix B): 12 x layers x hidden x seq,
     # not discounted for causal masking.
     attention = 12.0 * shape.layers * shape.attention_dim * setup.seq_len

@@ -108,6 +108,12 @@ class ModelShape:
         return self.params_b * 1e9
 
     @property
+    def active_params(self) -> float:
+        """Parameters a token passes through: all but the experts it is not routed to (= params when dense)."""
+        idle = self.layers * 3 * self.hidden_size * self.intermediate_size * (self.experts - self.active_experts)
+        return max(self.params - idle, self.params / self.experts)
+
+    @property
     def embedding_params(self) -> float:
         """Input embedding plus lm_head parameters (counted once when tied)."""
         return float(self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2))
@@ -238,6 +244,9 @@ class TrainingSetup:
     gpu_count: int = 1
     sharding: str = "ddp"  # "ddp" | "zero1" | "zero2" | "zero3" | "fsdp"
     tool_savings: str | None = None  # "unsloth": Unsloth's documented activation savings
+    sequences_per_example: int = 1  # preference pairs (DPO, ORPO): chosen + rejected run through the model together
+    frozen_copies: int = 0  # frozen 16-bit models beside the trained one (a full fine-tune's DPO reference, ...)
+    reference_forward: bool = False  # a reference model's forward pass per sequence (time only)
 
 
 @dataclass(frozen=True)
@@ -277,6 +286,7 @@ class _Parts:
     tied_transient: float  # extra gradient buffer when tied embeddings are trained
     layer_activations: float  # one layer's saved activations (checkpointing recomputes one at a time)
     layer_weights_16bit: float  # one layer's weights in 16-bit (what ZeRO-3/FSDP gathers)
+    frozen: float = 0.0  # frozen 16-bit model copies (reference / reward models), no gradients or states
 
 
 def validate_setup(setup: TrainingSetup) -> None:
@@ -295,6 +305,8 @@ def validate_setup(setup: TrainingSetup) -> None:
         ("seq_len", setup.seq_len),
         ("batch_size", setup.batch_size),
         ("gpu_count", setup.gpu_count),
+        ("sequences_per_example", setup.sequences_per_example),
+        ("frozen_copies + 1", setup.frozen_copies + 1),
     ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
@@ -369,7 +381,7 @@ def _param_bytes(shape: ModelShape, setup: TrainingSetup, get: _Recorder) -> _Pa
 
 def _parts(shape: ModelShape, setup: TrainingSetup, get: _Recorder) -> _Parts:
     params = _param_bytes(shape, setup, get)
-    tokens = float(setup.seq_len * setup.batch_size)
+    tokens = float(setup.seq_len * setup.batch_size * setup.sequences_per_example)
     copies = params.weight_copies
     per_token_layer = (
         get("activation-bytes-per-token-hidden-layer") * shape.hidden_size
@@ -405,6 +417,7 @@ def _parts(shape: ModelShape, setup: TrainingSetup, get: _Recorder) -> _Parts:
         tied_transient=params.tied_transient,
         layer_activations=layer_activations,
         layer_weights_16bit=(shape.params - shape.embedding_params) / shape.layers * params.layer_base_bytes,
+        frozen=setup.frozen_copies * get("bytes-per-param-bf16") * shape.params,
     )
 
 
@@ -413,6 +426,7 @@ def _peak(
 ) -> tuple[dict[str, float], str]:
     """Bytes per GPU at the peak moment, by term, and which phase the peak is in."""
     weights, copies, grads, optim = parts.weights, parts.weight_copies, parts.gradients, parts.optimizer
+    frozen = parts.frozen
     extra_ddp = 0.0
     if gpu_count > 1:
         if setup.sharding == "ddp":
@@ -428,13 +442,14 @@ def _peak(
             gathered = get("sharded-gather-layers") * parts.layer_weights_16bit
             weights = min(weights, weights / gpu_count + gathered)
             copies = min(copies, gathered)
+            frozen /= gpu_count   # the trainers shard a frozen model with the same ZeRO-3 / FSDP plan
     activations, logits = parts.activations, parts.logits
     if setup.gradient_checkpointing and parts.layer_activations > parts.logits:
         # Backward runs the loss first, then recomputes one layer at a time;
         # the larger of the two sets the peak.
         activations, logits = parts.activations + parts.layer_activations, 0.0
-    start_of_backward = weights + copies + optim + activations + logits + extra_ddp
-    end_of_backward = weights + grads + optim + parts.tied_transient + extra_ddp
+    start_of_backward = weights + copies + optim + activations + logits + extra_ddp + frozen
+    end_of_backward = weights + grads + optim + parts.tied_transient + extra_ddp + frozen
     if start_of_backward >= end_of_backward:
         terms = {
             "weights": weights,
@@ -463,6 +478,8 @@ def _peak(
     if setup.gradient_checkpointing:
         overhead += get("checkpoint-recompute-reserve-layers") * parts.layer_activations
     terms["overhead"] = overhead
+    if frozen:
+        terms["frozen_models"] = frozen
     return terms, phase
 
 
@@ -524,6 +541,12 @@ def estimate_memory(shape: ModelShape, setup: TrainingSetup, constants: MemoryCo
         notes.append(
             "DDP replicates everything: more GPUs add throughput, not memory (plus gradient buckets)"
         )
+    if setup.sequences_per_example > 1:
+        notes.append(f"{setup.sequences_per_example} sequences per example (chosen and rejected): activations and "
+                     "logits count both")
+    if setup.frozen_copies:
+        notes.append(f"{setup.frozen_copies} frozen 16-bit model copy(ies) beside the trained model (reference or "
+                     "reward model): weights only, no gradients or optimizer states")
     if setup.method == "qlora" and setup.quant_bits == 4:
         notes.append(
             "QLoRA 4-bit: NF4 with double quantization on Linear layers; embeddings and lm_head stay bf16"

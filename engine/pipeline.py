@@ -161,6 +161,7 @@ class _Run:
             self._explain_no_plan()
         else:
             self._adopt(best)
+            self._explain_generation_share(best)
             self._explain_owned_unused(best)
             if self.outcome.result.cheapest_over_budget is not None:
                 self._explain_over_budget(best)
@@ -328,6 +329,21 @@ class _Run:
         tips = hardware.suggestions_if_not_fitting(self.shape, lean, self.constants, target,
                                                    headroom_fraction=self.engine.planner.headroom)
         return f". What would fit on {target.name}: " + "; ".join(tips) if tips else ""
+
+    def _explain_generation_share(self, plan: Plan) -> None:
+        """A stage that generates while it trains (GRPO): the share of each GPU its generation engine takes."""
+        share = self.engine.planner.generation_share(self.facts)
+        if not share:
+            return
+        gpu = next(g for g in self.gpus if g.id == plan.offer.gpu)
+        stage = str(self.facts.get("alignment")).upper()
+        self._warn("generation-memory", f"{stage} generates completions while it trains: "
+                   f"with vLLM colocated (vllm_mode='colocate', vllm_gpu_memory_utilization={share:g}) "
+                   f"{share * gpu.vram_gib:.1f} GiB of each {gpu.name}'s {gpu.vram_gib:g} GiB are reserved for "
+                   f"generation, and the training step ({plan.per_gpu_gib:.1f} GiB with the CUDA context) fits in "
+                   "the rest; a vLLM "
+                   "server on a separate GPU (vllm_mode='server') frees that share. The time estimate counts the "
+                   "training step only, not generation", "alignment catalog (TRL GRPOConfig)", "info")
 
     def _explain_owned_unused(self, plan: Plan) -> None:
         """The user owns a GPU but the plan rents: say why their GPU was not used, and what would fit on it."""

@@ -174,8 +174,10 @@ def test_every_constant_is_used_somewhere() -> None:
 
 def test_model_params_match_their_shape(shapes: dict[str, ModelShape]) -> None:
     for shape in shapes.values():
-        # Biases, norms and (Gemma 3) the vision tower are not in the structural count.
-        assert shape.structural_params() == pytest.approx(shape.params, rel=0.02), shape.id
+        # Biases, norms and (Gemma 3) the vision tower are not in the structural count; Gemma 3 12B's
+        # SigLIP tower (about 0.42B) is 3.5% of its published 12.2B.
+        band = 0.04 if shape.id == "gemma-3-12b" else 0.02
+        assert shape.structural_params() == pytest.approx(shape.params, rel=band), shape.id
 
 
 def test_model_entries_have_required_keys() -> None:

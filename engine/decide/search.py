@@ -18,7 +18,7 @@ from engine.memo import Memo
 from engine.runtime import Firing
 from engine.tally import render_template
 
-ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank")   # the constraints the estimators read
+ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank", "alignment")   # what the estimators read
 MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped first)
 
 
@@ -82,11 +82,26 @@ class Planner:
         strategy = self._entries["sharding"][setup.sharding]
         tool = self._entries["tools"].get(setup.tool)
         savings = tool.get("memory_savings") if tool is not None else None
+        stage = self.stage(facts)
+        reference = bool(stage.get("reference_model")) if stage is not None else False
+        reward = int(stage.get("reward_models") or 0) if stage is not None else 0
         return memory.TrainingSetup(
             method=setup.method, precision=precision, seq_len=int(facts.get("seq_len", 2048)),
             batch_size=int(facts.get("batch_size", 1)), gradient_checkpointing=setup.gradient_checkpointing,
             lora_rank=int(facts.get("lora_rank", 16)), gpu_count=setup.gpu_count,
-            sharding=str(strategy.get("memory", "ddp")), tool_savings=str(savings) if savings else None)
+            sharding=str(strategy.get("memory", "ddp")), tool_savings=str(savings) if savings else None,
+            sequences_per_example=int(stage.get("sequences_per_example") or 1) if stage is not None else 1,
+            frozen_copies=(1 if reference and setup.method == "full" else 0) + reward, reference_forward=reference)
+
+    def stage(self, facts: Mapping[str, Any]) -> Any:
+        """The alignment catalog's entry of the training stage (None for plain SFT or an unknown stage)."""
+        name = str(facts.get("alignment") or "none")
+        return self._entries.get("alignment", {}).get("sft" if name == "none" else name)
+
+    def generation_share(self, facts: Mapping[str, Any]) -> float:
+        """The share of each GPU's memory a colocated generation engine reserves for the stage (GRPO)."""
+        stage = self.stage(facts)
+        return float(stage.get("generation_memory_fraction") or 0.0) if stage is not None else 0.0
 
     def scaling(self, setup: Setup) -> float:
         """The share of linear speed-up each doubling of GPUs keeps under the set-up's strategy."""
@@ -122,20 +137,23 @@ class Planner:
         result = Estimates(need, compute, floor)
         return self._memo.put(key, result)
 
-    def offer_facts(self, offers: Sequence[Offer]) -> OfferFacts:
+    def offer_facts(self, offers: Sequence[Offer], reserved: float = 0.0) -> OfferFacts:
+        """Usable memory (after the headroom and a generation engine's ``reserved`` share) and TFLOPS per offer."""
         gpus = [self._gpu[o.gpu] for o in offers]
-        return OfferFacts([g.vram_gib * (1.0 - self.headroom) for g in gpus], [g.training_tflops for g in gpus])
+        return OfferFacts([g.vram_gib * (1.0 - self.headroom - reserved) for g in gpus],
+                          [g.training_tflops for g in gpus])
 
     def space_for(self, facts: Mapping[str, Any]) -> tuple[dict[str, Any], Space, OfferFacts]:
         """The pins, set-ups and offers of some constraints (memoised: they depend on the pins and owned GPUs)."""
         pinned = space.pins(facts)
+        reserved = self.generation_share(facts)
         key = (tuple(sorted(pinned.items(), key=lambda kv: kv[0])), facts.get("owned_gpu"),
-               facts.get("owned_gpu_count"))
+               facts.get("owned_gpu_count"), reserved)
         cached = self._spaces.get(key)
         if cached is None:
             setups = tuple(space.setups(self.rulebase, self.values, pinned))
             offers = tuple(space.offers(self.rulebase, facts, pinned))
-            cached = self._spaces.put(key, (Space(setups, offers, self.values), self.offer_facts(offers)))
+            cached = self._spaces.put(key, (Space(setups, offers, self.values), self.offer_facts(offers, reserved)))
         return pinned, cached[0], cached[1]
 
     def search(self, facts: Mapping[str, Any], shape: memory.ModelShape, effects: Sequence[Effect], *,

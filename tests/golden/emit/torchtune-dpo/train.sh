@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Written by tuneplan for: torchtune lora (dpo) of llama-3.1-8b on 1 x h100-80gb, seq 2048 tokens, checkpointing on, bf16
-# Expected training memory: 19.9 GiB per GPU (tuneplan's estimate; the tool's own peak may differ by a few %).
+# Expected training memory: 24.4 GiB per GPU (tuneplan's estimate; the tool's own peak may differ by a few %).
 # Keys: https://pytorch.org/torchtune/stable/deep_dives/configs.html. Replace every FILL-IN value before running.
 # torchtune's lora_dpo_single_device recipe with the plan as command-line overrides. Run: bash train.sh
 set -euo pipefail

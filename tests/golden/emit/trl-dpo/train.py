@@ -1,6 +1,6 @@
 """Written by tuneplan for: trl lora (dpo) of llama-3.1-8b on 1 x h100-80gb, seq 2048 tokens, checkpointing on, bf16
 
-Expected training memory: 19.9 GiB per GPU (tuneplan's estimate; the tool's own peak may differ by a few %).
+Expected training memory: 24.4 GiB per GPU (tuneplan's estimate; the tool's own peak may differ by a few %).
 Fill in what is marked FILL-IN, then: python train.py
 """
 import torch

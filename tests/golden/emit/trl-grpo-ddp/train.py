@@ -23,6 +23,9 @@ CONFIG = {
     'bf16': True,
     'fp16': False,
     'gradient_checkpointing': True,
+    'use_vllm': True,
+    'vllm_mode': 'colocate',  # generation shares the GPUs, as the plan's memory fit assumes
+    'vllm_gpu_memory_utilization': 0.3,  # the share of each GPU the plan leaves vLLM
     'logging_steps': 10,
     'report_to': 'none',
 }
