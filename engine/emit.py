@@ -421,9 +421,13 @@ def _accelerate(values: Mapping[str, Any]) -> str:
     if values["deepspeed_file"]:
         config.update({"distributed_type": "DEEPSPEED",
                        "deepspeed_config": {"deepspeed_config_file": values["deepspeed_file"]}})
-    elif values["sharding"] == "fsdp":
+    elif values["sharding"] in ("fsdp", "fsdp-cp"):
         config.update({"distributed_type": "FSDP", "fsdp_config": {"fsdp_version": 2,
                                                                    "fsdp_auto_wrap_policy": "TRANSFORMER_BASED_WRAP"}})
+        if values["sharding"] == "fsdp-cp":   # accelerate's ParallelismConfig: every GPU in one context-parallel ring
+            config["parallelism_config"] = {"parallelism_config_dp_replicate_size": 1,
+                                            "parallelism_config_dp_shard_size": 1, "parallelism_config_tp_size": 1,
+                                            "parallelism_config_cp_size": values["gpu_count"]}
     else:
         config["distributed_type"] = "MULTI_GPU"
     return yaml.safe_dump(config, sort_keys=False)

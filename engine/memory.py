@@ -14,7 +14,7 @@ GIB = float(2**30)
 METHODS = ("full", "lora", "qlora")
 PRECISIONS = ("mixed", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "adamw_8bit")
-SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp")
+SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp-cp")   # fsdp-cp: FSDP2 + context parallelism
 TOOL_SAVINGS = ("unsloth",)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 
@@ -242,7 +242,7 @@ class TrainingSetup:
     quant_bits: int = 4  # qlora: 4 (NF4 + double quant) or 8
     optimizer: str = "adamw"  # "adamw" | "adamw_8bit"
     gpu_count: int = 1
-    sharding: str = "ddp"  # "ddp" | "zero1" | "zero2" | "zero3" | "fsdp"
+    sharding: str = "ddp"  # "ddp" | "zero1" | "zero2" | "zero3" | "fsdp" | "fsdp-cp" (sequence split too)
     tool_savings: str | None = None  # "unsloth": Unsloth's documented activation savings
     sequences_per_example: int = 1  # preference pairs (DPO, ORPO): chosen + rejected run through the model together
     frozen_copies: int = 0  # frozen 16-bit models beside the trained one (a full fine-tune's DPO reference, ...)
@@ -432,22 +432,25 @@ def _peak(
         if setup.sharding == "ddp":
             # DDP's gradient buckets are a second copy of the gradients (unless gradient_as_bucket_view).
             extra_ddp = get("ddp-bucket-gradient-fraction") * grads
-        if setup.sharding in ("zero1", "zero2", "zero3", "fsdp"):
+        if setup.sharding in ("zero1", "zero2", "zero3", "fsdp", "fsdp-cp"):
             optim /= gpu_count
-        if setup.sharding in ("zero2", "zero3", "fsdp"):
+        if setup.sharding in ("zero2", "zero3", "fsdp", "fsdp-cp"):
             grads /= gpu_count
-        if setup.sharding in ("zero3", "fsdp"):
+        if setup.sharding in ("zero3", "fsdp", "fsdp-cp"):
             # Parameters are sharded; the layers being computed (current + prefetched)
             # are gathered in 16 bits.
             gathered = get("sharded-gather-layers") * parts.layer_weights_16bit
             weights = min(weights, weights / gpu_count + gathered)
             copies = min(copies, gathered)
             frozen /= gpu_count   # the trainers shard a frozen model with the same ZeRO-3 / FSDP plan
-    activations, logits = parts.activations, parts.logits
-    if setup.gradient_checkpointing and parts.layer_activations > parts.logits:
+    activations, logits, layer = parts.activations, parts.logits, parts.layer_activations
+    if gpu_count > 1 and setup.sharding == "fsdp-cp":
+        # context parallelism: each GPU holds 1/N of every sequence (ring attention passes the keys and values)
+        activations, logits, layer = activations / gpu_count, logits / gpu_count, layer / gpu_count
+    if setup.gradient_checkpointing and layer > logits:
         # Backward runs the loss first, then recomputes one layer at a time;
         # the larger of the two sets the peak.
-        activations, logits = parts.activations + parts.layer_activations, 0.0
+        activations, logits = activations + layer, 0.0
     start_of_backward = weights + copies + optim + activations + logits + extra_ddp + frozen
     end_of_backward = weights + grads + optim + parts.tied_transient + extra_ddp + frozen
     if start_of_backward >= end_of_backward:
@@ -476,7 +479,7 @@ def _peak(
     if setup.method == "full":
         overhead += get("allocator-gradient-fraction") * (grads + parts.tied_transient)
     if setup.gradient_checkpointing:
-        overhead += get("checkpoint-recompute-reserve-layers") * parts.layer_activations
+        overhead += get("checkpoint-recompute-reserve-layers") * layer
     terms["overhead"] = overhead
     if frozen:
         terms["frozen_models"] = frozen
@@ -537,6 +540,9 @@ def estimate_memory(shape: ModelShape, setup: TrainingSetup, constants: MemoryCo
             )
     if setup.tool_savings == "unsloth":
         notes.append("Unsloth: activations and logits reduced by its documented checkpointing saving")
+    if setup.gpu_count > 1 and setup.sharding == "fsdp-cp":
+        notes.append(f"context parallelism over {setup.gpu_count} GPUs: each holds 1/{setup.gpu_count} of every "
+                     "sequence's activations and logits, and an FSDP shard of the model")
     if setup.gpu_count > 1 and setup.sharding == "ddp":
         notes.append(
             "DDP replicates everything: more GPUs add throughput, not memory (plus gradient buckets)"

@@ -126,7 +126,7 @@ def test_check_clean_and_broken(cli: Cli, rules_copy: Path) -> None:
     code, out, _ = cli("check", str(rules_copy))
     lines = out.splitlines()
     assert code == 1 and len(lines) == 2
-    assert lines[0].endswith("tools.yaml:44:16: 'yes' is ambiguous (YAML 1.1 reads it as a boolean); write "
+    assert lines[0].endswith("tools.yaml:45:16: 'yes' is ambiguous (YAML 1.1 reads it as a boolean); write "
                              "true/false, or quote it for a string")
     assert lines[1].endswith("tool.yaml:17:12: rule 'tool-new-model-lag': unknown fact 'new_modle' "
                              "(did you mean 'new_model'?)")

@@ -41,6 +41,10 @@ CASES: dict[str, dict[str, Any]] = {
     "unsloth-qlora-ollama": {"model": "mistral-7b-v0.3", "tool": "unsloth", "method": "qlora", "deploy": "ollama",
                              "owned_gpu": "rtx-4090"},
     "unsloth-full": {"model": "llama-3.2-1b", "tool": "unsloth", "method": "full"},
+    "axolotl-context-parallel": {"model": "llama-3.1-8b", "tool": "axolotl", "method": "lora", "seq_len": 131072,
+                                 "gpu": "h100-80gb", "gpu_count": 8},
+    "trl-context-parallel": {"model": "llama-3.1-8b", "tool": "trl", "method": "lora", "seq_len": 131072,
+                             "gpu": "h100-80gb", "gpu_count": 8},
     "torchtune-lora": {"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"},
     "torchtune-qlora-own-config": {"model": "qwen2.5-7b", "tool": "torchtune", "method": "qlora"},
     "torchtune-full-fsdp": {"model": "llama-3.1-70b", "tool": "torchtune", "method": "full", "gpu_count": 8},
@@ -134,6 +138,13 @@ def test_every_file_parses_and_every_value_is_the_plans(emitted: dict[str, tuple
         ds = parsed[f"ds_{plan.setup.sharding}.json"]
         assert ds["zero_optimization"]["stage"] == (3 if plan.setup.sharding == "zero3" else 2)
         assert settings["deepspeed"] == f"ds_{plan.setup.sharding}.json"
+    if plan.setup.sharding == "fsdp-cp":   # every sequence split across all the plan's GPUs
+        count = plan.setup.gpu_count
+        if case.startswith("axolotl"):
+            assert parsed["axolotl.yaml"]["context_parallel_size"] == count
+        else:
+            assert parsed["accelerate.yaml"]["parallelism_config"]["parallelism_config_cp_size"] == count
+            assert parsed["accelerate.yaml"]["distributed_type"] == "FSDP"
     # what only the user knows is marked, never invented
     text = "\n".join(files.values())
     assert f"{FILL_IN}:" in text and "dataset" in text.lower()
@@ -268,8 +279,8 @@ def test_emit_then_from_config_gives_the_same_plan(case: str, tmp_path: Path) ->
     path = tmp_path / config.name
     path.write_text(config.text)
     constraints = read_config(path, engine.rulebase)
-    count = CASES[case].get("gpu_count")   # a YAML does not say how many GPUs it is launched on
-    again = engine.recommend({**constraints, **({"gpu_count": count} if count else {})})
+    launch = {k: CASES[case][k] for k in ("gpu_count", "gpu") if k in CASES[case]}   # a YAML does not say on
+    again = engine.recommend({**constraints, **launch})                                  # how many GPUs, or which
     assert again.plan is not None and rec.plan is not None
     assert again.plan.setup == rec.plan.setup and again.plan.offer == rec.plan.offer
     assert constraints["tool"] == CASES[case]["tool"] and constraints["method"] == CASES[case]["method"]

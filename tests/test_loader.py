@@ -264,7 +264,7 @@ def test_plan_clause_is_checked_when_the_joined_catalog_is_broken(rules_copy: Pa
     tool = rules_copy / "sets" / "tool.yaml"
     tool.write_text(tool.read_text().replace("plan: {gpu_count: {gt: 1}}", "plan: {gpu_cnt: {gt: 1}}", 1))
     found = errors_of(rules_copy)
-    assert any(p.startswith("tools.yaml:44:16: 'yes' is ambiguous") for p in found), found
+    assert any(p.startswith("tools.yaml:45:16: 'yes' is ambiguous") for p in found), found
     assert "tool.yaml:10:12: rule 'tool-multi-gpu-limited': unknown plan axis 'gpu_cnt' (did you mean " \
            "'gpu_count'?); plan axes: tool, method, gradient_checkpointing, gpu, gpu_count, sharding, platform, " \
            "tier" in found, found
