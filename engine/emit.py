@@ -91,7 +91,8 @@ def plan_values(rec: Recommendation) -> dict[str, Any]:
         "global_batch": global_batch,
         "grad_accum": max(1, math.ceil(global_batch / (micro * setup.gpu_count))),
         "epochs": facts.get("epochs", 1),
-        "learning_rate": float(defaults["learning_rate_adapter" if adapter else "learning_rate_full"]),
+        "learning_rate": float(defaults[("learning_rate_preference_" if stage != "sft" else "learning_rate_")
+                                        + ("adapter" if adapter else "full")]),
         "bf16": bf16,
         "fp16": not bf16,
         "gradient_checkpointing": bool(setup.gradient_checkpointing),
@@ -264,7 +265,7 @@ def _header(rec: Recommendation, values: Mapping[str, Any], entry: CatalogEntry)
     peak = f"{mem.value.per_gpu_gib:.1f} GiB per GPU" if mem is not None else "no estimate"
     return (f"# Written by tuneplan for: {_summary(rec, values)}\n"
             f"# Expected training memory: {peak} (tuneplan's estimate; the tool's own peak may differ by a few %).\n"
-            f"# Keys: {entry.attrs.get('docs', '')}. Replace every {FILL_IN} value before running.\n")
+            f"# Keys: {_by_stage(entry, 'docs', values)}. Replace every {FILL_IN} value before running.\n")
 
 
 def _summary(rec: Recommendation, values: Mapping[str, Any]) -> str:
@@ -433,6 +434,31 @@ def _accelerate(values: Mapping[str, Any]) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+def _gated(rec: Recommendation, values: Mapping[str, Any]) -> list[str]:
+    """RUN.md's note for a licence-gated Hub repo (the download fails until the licence is accepted)."""
+    prefixes = tuple(str(p) for p in _defaults(rec.rulebase).get("gated_repos") or [])
+    if not prefixes or not str(values["model"]).startswith(prefixes):
+        return []
+    return [f"`{values['model']}` is gated on the Hugging Face Hub: accept its licence on the model's page, then "
+            "`huggingface-cli login` (or set `HF_TOKEN`) before the first download.", ""]
+
+
+def _by_stage(entry: CatalogEntry, field: str, values: Mapping[str, Any]) -> str:
+    """The entry's ``field`` for the plan's stage (``<field>_stages: ["grpo=..."]``), else its general one."""
+    for pair in entry.attrs.get(f"{field}_stages") or []:
+        stage, _, value = str(pair).partition("=")
+        if stage == values["stage"]:
+            return value
+    return str(entry.attrs.get(field, ""))
+
+
+def _install(entry: CatalogEntry, values: Mapping[str, Any]) -> str:
+    """The install line, with what the plan's stage needs besides (GRPO's vLLM)."""
+    extra = [str(p).partition("=")[2] for p in entry.attrs.get("install_stages") or []
+             if str(p).partition("=")[0] == values["stage"]]
+    return " ".join([str(entry.attrs.get("install", "")), *extra])
+
+
 def _run_command(entry: CatalogEntry, values: Mapping[str, Any]) -> str:
     """The command that starts the run: the entry's multi-GPU command on several GPUs, where it has one."""
     multi = values["gpu_count"] > 1 and entry.attrs.get("run_multi_gpu")
@@ -460,8 +486,9 @@ def _run_md(rec: Recommendation, values: Mapping[str, Any], entry: CatalogEntry,
         f"Where: {where}", "",
         "## Files", "",
         *[f"- `{f.name}`" for f in files], "- `RUN.md` (this file)", "",
-        "## Install", "", "```", str(entry.attrs.get("install", "")), "```", "",
+        "## Install", "", "```", _install(entry, values), "```", "",
         "## Fill in first", "", *([f"- `{key}`: {what}" for key, what in fill] or ["- nothing"]), "",
+        *(_gated(rec, values)),
         "## Run", "", "```", run, "```", "",
         *([f"Note: {entry.attrs['note']}.", ""] if entry.attrs.get("note") else []),
         "## What to expect (tuneplan's estimate)", "",
@@ -471,7 +498,7 @@ def _run_md(rec: Recommendation, values: Mapping[str, Any], entry: CatalogEntry,
         f"Every value in the files comes from the plan or from the defaults in `rules/catalog/tool-configs.yaml` "
         f"(global batch {values['global_batch']} sequences, "
         f"lora_alpha = {values['lora_alpha'] // max(1, values['lora_rank'])}r, "
-        f"learning rate {values['learning_rate']:g}); the keys are documented at {entry.attrs.get('docs', '')}.",
+        f"learning rate {values['learning_rate']:g}); the keys are documented at {_by_stage(entry, 'docs', values)}.",
         "",
     ]
     return "\n".join(lines)

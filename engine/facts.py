@@ -79,7 +79,8 @@ def coerce(spec: FactSpec, value: Any, rulebase: RuleBase) -> Any:
         ids = catalog.ids() if catalog else ()
         if text not in ids:
             hint = did_you_mean(text, ids) or did_you_mean(text.lower(), ids)
-            raise ConstraintError(name, f"unknown {spec.catalog} id {_show(text)}{hint}; "
+            kind = {"gpus": "GPU"}.get(spec.catalog, spec.catalog.removesuffix("s"))   # "unknown model id"
+            raise ConstraintError(name, f"unknown {kind} id {_show(text)}{hint}; "
                                         f"known: {', '.join(ids)}")
         return text
     raise ConstraintError(name, f"has unsupported type {spec.type}")  # pragma: no cover - schema-checked

@@ -10,8 +10,10 @@ from typing import Any
 
 from engine.cite import readable
 from engine.ir import CatalogEntry, RuleBase
+from engine.tally import shorten
 
 KINDS = ("models", "gpus", "platforms", "tools", "prices", "sources")
+SOURCE_WIDTH = 60   # characters of a source in the text table
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def table(rulebase: RuleBase, kind: str) -> Table:
                       "experts": e.attrs.get("experts") or e.attrs.get("num_experts") or "dense",
                       "release_date": e.attrs.get("release_date", "")} for e in entries)
     elif kind == "gpus":
-        columns = (("id", "id"), ("name", "name"), ("vram_gib", "memory (GiB usable)"), ("bf16", "bf16"),
+        columns = (("id", "id"), ("name", "name"), ("vram_gib", "memory (GiB, as reported)"), ("bf16", "bf16"),
                    ("tflops", "dense TFLOPS (bf16, fp16 without)"), ("from_usd_per_gpu_hour", "from (USD/GPU-hour)"),
                    ("price_at", "where, tier, price date"))
         rows = tuple(_gpu_row(e, _cheapest(prices, gpu=e.id)) for e in entries)
@@ -161,9 +163,13 @@ def sources_document(rulebase: RuleBase) -> str:
 
 
 def render_text(tab: Table) -> str:
-    """An aligned plain-text table; numbers without trailing zeros, absent values as '—'."""
-    cell = _cell
-    grid = [[heading for _, heading in tab.columns]] + [[cell(row[key]) for key, _ in tab.columns] for row in tab.rows]
+    """An aligned plain-text table; numbers without trailing zeros, absent values as '—', sources cut at a word
+    boundary to fit a terminal (--format json or markdown keeps them whole)."""
+    def cell(key: str, value: Any) -> str:
+        return shorten(_cell(value), SOURCE_WIDTH) if key == "source" and tab.kind != "sources" else _cell(value)
+
+    grid = [[heading for _, heading in tab.columns]] + [[cell(key, row[key]) for key, _ in tab.columns]
+                                                         for row in tab.rows]
     widths = [max(len(r[i]) for r in grid) for i in range(len(tab.columns))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in grid]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -551,8 +551,10 @@ def estimate_memory(shape: ModelShape, setup: TrainingSetup, constants: MemoryCo
         notes.append(f"{setup.sequences_per_example} sequences per example (chosen and rejected): activations and "
                      "logits count both")
     if setup.frozen_copies:
-        notes.append(f"{setup.frozen_copies} frozen 16-bit model copy(ies) beside the trained model (reference or "
-                     "reward model): weights only, no gradients or optimizer states")
+        copies = "a frozen 16-bit model copy" if setup.frozen_copies == 1 else \
+            f"{setup.frozen_copies} frozen 16-bit model copies"
+        notes.append(f"{copies} beside the trained model (reference or reward model): weights only, no gradients "
+                     "or optimizer states")
     if setup.method == "qlora" and setup.quant_bits == 4:
         notes.append(
             "QLoRA 4-bit: NF4 with double quantization on Linear layers; embeddings and lm_head stay bf16"

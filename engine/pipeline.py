@@ -304,6 +304,8 @@ class _Run:
         budget = self.facts.get("budget_usd")
         if total is None and budget is not None and plan.usd_per_mtok > 0:
             cost["budget_buys_tokens"] = round(float(budget) / plan.usd_per_mtok * 1e6)
+        if self.engine.planner.generation_share(self.facts):
+            cost["not_counted"] = "generating the completions, often the longer part of each step"
         self.estimates["cost"] = Estimate("cost", cost, None)
 
     # -- when the constraints cannot all be met --------------------------------------------------

@@ -220,7 +220,11 @@ def _runner_up(rec: Recommendation, full: nx.DiGraph, name: str) -> tuple[str, s
         if data is None:   # drawn in a group node in the full graph: its reason is the group's
             data = next((d for n, d in full.nodes(data=True) if n.startswith(f"options:{name}:")
                          and option.id in str(d.get("label", "")).split(": ", 1)[-1].split(", ")), None)
-        against = [e.because for e in option.effects if e.kind in ("note", "exclude") and e.because]
+        chosen = result.options.get(result.choice)
+        requiring = {e.rule_id for e in chosen.effects if e.kind == "require"} if chosen is not None else set()
+        against = [f"rule {e.rule_id} requires {rec.entry_name(name, result.choice)}: {e.because}"
+                   if e.kind == "exclude" and e.rule_id in requiring else e.because
+                   for e in option.effects if e.kind in ("note", "exclude") and e.because]
         why = against or ((data or {}).get("why") if data is not None and data.get("status") != "chosen" else None)
         if not why:
             continue

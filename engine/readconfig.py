@@ -20,6 +20,12 @@ _CONSTRAINTS = {"seq_len": "seq_len", "micro_batch": "batch_size", "lora_rank": 
 _DETECT = {"axolotl": "base_model", "llama-factory": "model_name_or_path"}
 
 
+def _stage(tool: str, data: Mapping[str, Any]) -> str:
+    """The training stage a config names (LLaMA-Factory's ORPO is its dpo stage with the orpo preference loss)."""
+    stage = str(data.get("rl" if tool == "axolotl" else "stage") or "sft")
+    return "orpo" if tool == "llama-factory" and stage == "dpo" and data.get("pref_loss") == "orpo" else stage
+
+
 def read_config(path: Path, rulebase: RuleBase, *, model_given: bool = False) -> dict[str, Any]:
     """The constraints an Axolotl or LLaMA-Factory config carries: tool, model, method, alignment, sequence
     length, micro-batch, LoRA rank, epochs, gradient checkpointing. RuleFileError for what it cannot read
@@ -41,7 +47,7 @@ def read_config(path: Path, rulebase: RuleBase, *, model_given: bool = False) ->
     found: list[Problem] = []
     out.update(_model(doc, _DETECT[tool], rulebase, [] if model_given else found))
     out["method"] = _method(tool, data)
-    stage = str(data.get("rl" if tool == "axolotl" else "stage") or "sft")
+    stage = _stage(tool, data)
     alignment = {v: k for k, v in STAGES.items()}.get(stage)
     if alignment is None:
         found.append(doc.problem(("rl" if tool == "axolotl" else "stage",),

@@ -158,6 +158,17 @@ class Recommendation:
         entry = self.rulebase.catalogs[DECISIONS[decision].catalog].by_id(option)
         return str(entry.get("name", option)) if entry else option
 
+    def _stage_values(self) -> dict[str, str]:
+        """The alignment stage as the workflow steps name it: its short name and its TRL trainer."""
+        stage = str(self.facts.get("alignment") or "none")
+        catalog = self.rulebase.catalogs.get("alignment")
+        entry = catalog.by_id(stage) if catalog is not None and stage != "none" else None
+        short = {"rlhf": "PPO"}.get(stage, stage.upper())
+        tool = self.rulebase.catalogs["tools"].by_id(str(self.choice("tool")))
+        on_trl = tool is not None and tool.get("rlhf") in ("core", "via-trl")   # the TRL trainer names the step
+        trainer = f" ({entry.get('trl_trainer')})" if entry is not None and on_trl and entry.get("trl_trainer") else ""
+        return {"stage": short, "trainer": trainer}
+
     def workflow_steps(self) -> list[str]:
         """The chosen workflow's steps, filled in with this recommendation's choices."""
         workflow = self.choice("workflow")
@@ -178,10 +189,15 @@ class Recommendation:
             "export": self.entry_name("export", self.choice("export")),
             "serve": self.entry_name("serve", self.choice("serve")),
             "merge": self.entry_name("merge", self.choice("merge")),
+            **self._stage_values(),
         }
+        stage, method = str(self.facts.get("alignment") or "none"), str(self.choice("method"))
         steps = []
         for step in entry.get("steps", []) or []:
-            if isinstance(step, dict) and step.get("action"):
+            if not isinstance(step, dict) or (step.get("stages") and stage not in step["stages"]) \
+                    or (step.get("methods") and method not in step["methods"]):
+                continue   # a step for other alignment stages or methods
+            if step.get("action"):
                 action = str(step["action"])
                 if "{merge}" in action and self.choice("merge") is None and action.startswith("Merge the adapter"):
                     action = "Deploy via {serve} (nothing to merge)"  # full fine-tuning or adapters served unmerged

@@ -77,6 +77,9 @@ def test_grpo_on_8b_leaves_vllm_its_share_of_every_gpu() -> None:
     assert "frozen_models" not in _breakdown(rec)                           # beta = 0: no reference loaded
     warning = next(w for w in rec.warnings if w.id == "generation-memory")
     assert f"{0.3 * gpu.vram_gib:.1f} GiB" in warning.message and "vllm_mode='server'" in warning.message
+    # the headline cost says what it leaves out: GRPO's generation is not in the time model
+    assert "generating the completions" in rec.to_dict()["cost"]["not_counted"]
+    assert "not counted: generating the completions" in rec.to_text()
 
 
 def test_grpo_does_not_fit_where_sft_just_fits() -> None:
@@ -99,3 +102,25 @@ def test_moe_flops_count_the_active_experts_only() -> None:
     moe = _plan(model="mixtral-8x7b-v0.1", method="qlora", gpu="h100-80gb", gpu_count=1)
     assert dense.plan is not None and moe.plan is not None
     assert moe.plan.tokens_per_hour > 3 * dense.plan.tokens_per_hour   # 12.9B active against 70.6B
+
+
+@pytest.mark.parametrize("alignment", ["dpo", "kto", "orpo", "grpo", "rlhf"])
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_workflow_steps_name_the_stage_its_data_and_the_right_merge(alignment: str, method: str) -> None:
+    """The steps are the stage's own (GRPO: prompts and a reward function; KTO: unpaired labels; ORPO: one stage,
+    no SFT first), adapters are merged only when there are adapters, and no placeholder reads 'none'."""
+    small = "llama-3.2-1b" if method == "full" else "llama-3.1-8b"
+    rec = Engine.for_rules().recommend({"model": small, "alignment": alignment, "method": method})
+    assert rec.plan is not None
+    steps = rec.workflow_steps()
+    text = " ".join(steps)
+    short = {"rlhf": "PPO"}.get(alignment, alignment.upper())
+    assert f"Run {short}" in text and "(none)" not in text and "not given" not in text
+    assert ("Run SFT" in text) is (alignment != "orpo")                  # ORPO is a single stage
+    assert ("preference pairs" in text) is (alignment in ("dpo", "orpo"))
+    if alignment == "grpo":
+        assert "reward function" in text
+    if method == "full":
+        assert "adapter" not in text.replace("no adapter to merge", "") and "LoRAX" not in text
+    else:
+        assert "Merge" in text and ("then the" in text) is (alignment != "orpo")   # two adapters, in order

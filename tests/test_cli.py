@@ -81,10 +81,10 @@ def test_gradient_checkpointing_pins_the_plan_from_a_flag_or_a_yaml_boolean(cli:
     (["--method", "qlor"], "tuneplan: error: constraint 'method': 'qlor' is not allowed (did you mean 'qlora'?)"),
     (["--set", "gpu_cnt=2"], "tuneplan: error: constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?)"),
     (["--budget-usd", "nan"], "tuneplan: error: constraint 'budget_usd': expected a finite number (USD), got 'nan'"),
-    (["--gpu", "a100"], "tuneplan: error: constraint 'gpu': unknown gpus id 'a100' (did you mean"),
+    (["--gpu", "a100"], "tuneplan: error: constraint 'gpu': unknown GPU id 'a100' (did you mean"),
     (["--gradient-checkpointing", "maybe"], "tuneplan: error: constraint 'gradient_checkpointing': 'maybe' is "
                                             "not allowed; allowed: auto, true, false"),
-    (["--owned-gpu", "h100"], "tuneplan: error: constraint 'owned_gpu': unknown gpus id 'h100' (did you mean"),
+    (["--owned-gpu", "h100"], "tuneplan: error: constraint 'owned_gpu': unknown GPU id 'h100' (did you mean"),
 ])
 def test_bad_constraints_exit_1_naming_the_fact(cli: Cli, argv: list[str], message: str) -> None:
     code, out, err = cli("recommend", "--model", "llama-3.1-8b", *argv)

@@ -33,6 +33,7 @@ CASES: dict[str, dict[str, Any]] = {
     "llama-factory-qlora": {"model": "llama-3.1-70b", "tool": "llama-factory", "method": "qlora"},
     "llama-factory-full-zero3": {"model": "qwen2.5-14b", "tool": "llama-factory", "method": "full", "gpu_count": 8},
     "llama-factory-dpo": {"model": "mistral-7b-v0.3", "tool": "llama-factory", "method": "lora", "alignment": "dpo"},
+    "llama-factory-orpo": {"model": "qwen2.5-7b", "tool": "llama-factory", "method": "lora", "alignment": "orpo"},
     "trl-lora": {"model": "llama-3.1-8b", "tool": "trl", "method": "lora"},
     "trl-qlora-t4": {"model": "llama-3.2-3b", "tool": "trl", "method": "qlora", "owned_gpu": "t4"},
     "trl-dpo": {"model": "llama-3.1-8b", "tool": "trl", "method": "lora", "alignment": "dpo"},

@@ -29,7 +29,7 @@ def error(rulebase: RuleBase, facts: dict[str, Any]) -> str:
     ({"method": "qlor"}, "constraint 'method': 'qlor' is not allowed (did you mean 'qlora'?); allowed: auto, full, "
                          "lora, qlora"),
     ({"gpu_cnt": 2}, "constraint 'gpu_cnt': unknown fact (did you mean 'gpu_count'?); known facts: "),
-    ({"gpu": "a100"}, "constraint 'gpu': unknown gpus id 'a100'"),
+    ({"gpu": "a100"}, "constraint 'gpu': unknown GPU id 'a100'"),
     ({"new_model": "maybe"}, "constraint 'new_model': expected true or false, got 'maybe'"),
     ({"peak_gib": 3}, "constraint 'peak_gib': is derived by the engine and cannot be given"),
 ])

@@ -148,7 +148,7 @@ def test_hostile_constraint_names_the_fact(rulebase: RuleBase, given: dict[str, 
     ("--seq-len", "long", "constraint 'seq_len': expected a whole number (tokens), got 'long'"),
     ("--method", "LoRA", "constraint 'method': 'LoRA' is not allowed (did you mean 'lora'?); allowed: auto, "
                          "full, lora, qlora"),
-    ("--gpu", "h100-80g", "constraint 'gpu': unknown gpus id 'h100-80g' (did you mean 'h100-80gb'?)"),
+    ("--gpu", "h100-80g", "constraint 'gpu': unknown GPU id 'h100-80g' (did you mean 'h100-80gb'?)"),
 ])
 def test_hostile_flags_exit_1_naming_the_fact(cli: Cli, flag: str, value: str | None, message: str) -> None:
     code, out, err = cli("recommend", "--model-params-b", "7", flag, *([value] if value is not None else []))

@@ -47,14 +47,9 @@ def test_shipped_rules_lint_exits_0_without_the_gap_check(cli: Callable[..., tup
     assert err.startswith("lint: 0 error(s)")
 
 
-def test_stale_price_on_the_shipped_catalog(rulebase: RuleBase) -> None:
-    stale = findings_of(rulebase, "stale-price", today=dt.date(2026, 11, 28))
-    assert any(
-        ": [warning] stale-price: -: price colab t4 subscription (0.2 USD/GPU-hour) is dated 2022-09-29, "
-        "1521 days before 2026-11-28 (fix: check the platform's current price and update usd_per_gpu_hour "
-        "and as_of (keep the old figure in price_observations))" in s
-        for s in stale
-    )
+def test_no_stale_price_on_the_shipped_catalog(rulebase: RuleBase) -> None:
+    """The 2022 Colab T4 estimate was replaced by the 2026 measurement (kept in price_observations)."""
+    assert findings_of(rulebase, "stale-price", today=dt.date(2026, 11, 28)) == []
 
 
 def test_stale_price_seeded(rules_copy: Path) -> None:
@@ -400,8 +395,8 @@ def test_an_overlap_is_reported_unless_the_exclusion_says_why_it_wins(rules_copy
     assert not [f for f in findings_of(rb, "overlap") if "seeded-no-unsloth-for-teams" in f]
 
 
-def test_the_shipped_rules_are_lint_clean_but_for_the_stale_price(rulebase: RuleBase) -> None:
+def test_the_shipped_rules_are_lint_clean(rulebase: RuleBase) -> None:
     """Every overlap in the shipped rules is declared (overrides_scores) and every catalog is read (or says
-    by whom: read_by); the one stale price is real, and goes with the catalog refresh."""
+    by whom: read_by); no price is stale since the catalog refresh."""
     findings = lint_rulebase(rulebase, gaps=False)
-    assert [f.lint_id for f in findings] == ["stale-price"]
+    assert [f.lint_id for f in findings] == []

@@ -208,5 +208,5 @@ def test_recommend_knows_the_new_models(cli: Any, argv: tuple[str, ...]) -> None
     code, out, err = cli("recommend", *argv)
     assert code == 0, err
     assert "did you mean" not in out + err
-    assert "unknown models id" not in out + err
+    assert "unknown model id" not in out + err
     assert argv[1] in out

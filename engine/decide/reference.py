@@ -57,7 +57,7 @@ def reference(engine: Engine, facts: Mapping[str, Any], rec: Recommendation) -> 
     terms = rec.planning.objective.terms if rec.planning else ()
     lifted = any(w.id.endswith("-pinned-excluded") for w in rec.warnings)
     gpus = {g.id: g for g in engine.gpus}
-    headroom = planner.headroom
+    headroom = planner.headroom + planner.generation_share(facts)   # GRPO: colocated vLLM's share too
     tokens = float(facts["dataset_tokens"]) * float(facts.get("epochs", 1)) if "dataset_tokens" in facts else None
     budget = facts.get("budget_usd")
     best: tuple[tuple[Any, ...], Plan] | None = None

@@ -105,7 +105,8 @@ def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
                        "price_age_days": c["price_age_days"],
                        "usd_per_million_tokens": c.get("usd_per_million_tokens"),
                        "budget_buys_tokens": c.get("budget_buys_tokens"),
-                       "tokens_per_hour": c.get("tokens_per_hour")}
+                       "tokens_per_hour": c.get("tokens_per_hour"),
+                       **({"not_counted": c["not_counted"]} if c.get("not_counted") else {})}
     else:
         out["cost"] = {"hours": None, "total_usd": None, "within_budget": None}
     out["plan"] = plan_dict(rec)

@@ -89,6 +89,8 @@ def _cost_section(d: dict[str, Any]) -> list[str]:
     if cost.get("usd_per_million_tokens") is not None:
         out.append(f"| Per token | {cost['usd_per_million_tokens']:g} USD per million training tokens "
                    f"({(cost.get('tokens_per_hour') or 0) / 1e6:.1f} M tokens/h) |")
+    if cost.get("not_counted"):
+        out.append(f"| Not counted | {_cell(cost['not_counted'])} (hours and cost are the training steps') |")
     if cost.get("budget_usd") is not None:
         margin = cost.get("budget_margin_usd")
         out.append(f"| Budget | {format_value(cost['budget_usd'])} USD"

@@ -59,6 +59,8 @@ def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]
                          + (f"the {format_value(cost['budget_usd'])} USD budget buys about {buys / 1e6:,.0f} M "
                             "tokens; " if buys else "")
                          + "give --train-hours or --dataset-tokens for a total"))
+    if cost.get("not_counted") and rows[-1][0] == "Cost":
+        rows[-1] = ("Cost", f"{rows[-1][1]} (training steps only; not counted: {cost['not_counted']})")
     if rec.blocked:
         rows.append(("Workflow", "none until the setup fits"))
         return rows

@@ -18,7 +18,7 @@ CONFIG = {
     'per_device_train_batch_size': 1,
     'gradient_accumulation_steps': 16,
     'num_train_epochs': 1,
-    'learning_rate': 0.0002,
+    'learning_rate': 5e-06,
     'lr_scheduler_type': 'cosine',
     'bf16': True,
     'fp16': False,
