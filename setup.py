@@ -1,6 +1,6 @@
 """Ships the rule base with the package: a wheel (`pip install .`) carries rules/ and facts/ inside it as
 engine/data/rules and engine/data/facts, which the loader finds when there is no checkout around it
-(engine/loader.py PROJECT_ROOT). An editable install reads the checkout's own folders instead."""
+(engine/language/loader.py PROJECT_ROOT). An editable install reads the checkout's own folders instead."""
 
 import shutil
 from pathlib import Path

@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from scale import replicate  # noqa: E402
 
-from engine.compiler import compile_rulebase  # noqa: E402
-from engine.decide.reference import reference  # noqa: E402
-from engine.facts import normalise  # noqa: E402
-from engine.loader import _load_cached, load_rules  # noqa: E402
+from devtools.reference_planner import reference  # noqa: E402
+from engine.inputs.facts import normalise  # noqa: E402
+from engine.language.loader import _load_cached, load_rules  # noqa: E402
 from engine.pipeline import Engine  # noqa: E402
-from engine.runtime import DurableRuntime  # noqa: E402
+from engine.runtime.compiler import compile_rulebase  # noqa: E402
+from engine.runtime.session import DurableRuntime  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = []   # (measure, value, target / note)
 
@@ -196,7 +196,7 @@ def bench_cold_cli() -> None:
     and turned off (the first run after a change of the rules), against a bare interpreter start."""
     print("cold CLI", flush=True)
     exe = Path(sys.executable).parent / "tuneplan"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli.main"]
     argv = [*command, "recommend", "--model", "llama-3.1-8b", "--method", "qlora", "--format", "json"]
     cache = tempfile.mkdtemp(prefix="tuneplan-bench-cache-")
     os.chmod(cache, 0o700)
@@ -278,9 +278,9 @@ def bench_loading(engine: Engine) -> None:
 def bench_sweep() -> None:
     print("sweep throughput", flush=True)
     try:
-        from engine import sweep
-    except ImportError:  # pragma: no cover - before engine/sweep.py
-        row("sweep", "n/a", "engine.sweep missing")
+        from engine.tools import sweep
+    except ImportError:  # pragma: no cover - before engine/tools/sweep.py
+        row("sweep", "n/a", "engine.tools.sweep missing")
         return
     grid = sweep.Grid("bench", {
         "model": ("llama-3.2-1b", "llama-3.2-3b", "llama-3.1-8b", "qwen2.5-14b", "llama-3.1-70b"),
@@ -391,7 +391,7 @@ def bench_server(cases: list[dict[str, Any]], quick: bool) -> None:
 
     print("server requests/s", flush=True)
     exe = Path(sys.executable).parent / "tuneplan"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "engine.cli.main"]
     server = subprocess.Popen([*command, "serve", "--port", "0", "--quiet"], cwd=ROOT, stderr=subprocess.PIPE,
                               text=True)
     try:

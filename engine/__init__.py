@@ -22,12 +22,12 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.loader import load_rules
+    from engine.explain.recommendation import Recommendation
+    from engine.language.loader import load_rules
     from engine.pipeline import Engine, recommend
-    from engine.recommendation import Recommendation
 
-_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.recommendation",
-         "load_rules": "engine.loader"}
+_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.explain.recommendation",
+         "load_rules": "engine.language.loader"}
 
 
 def __getattr__(name: str) -> Any:

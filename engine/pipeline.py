@@ -12,21 +12,21 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine import hardware, memory
-from engine.compiler import compile_rulebase
 from engine.decide.planner import describe
 from engine.decide.records import Effect, Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
+from engine.decide.tally import DecisionResult, format_value, render_template, tally
 from engine.decide.view import LazyDecisions, plan_decisions
-from engine.decisions import DECISIONS
 from engine.errors import ConstraintError, Problem, RuleFileError
-from engine.facts import normalise
-from engine.ir import STAGES, CatalogEntry, Rule, RuleBase
-from engine.loader import load_rules
-from engine.modelconfig import ConfigShape
-from engine.recommendation import Advisory, Estimate, Recommendation, TraceStep
-from engine.runtime import DurableRuntime, Firing
-from engine.tally import DecisionResult, format_value, render_template, tally
+from engine.estimate import hardware, memory
+from engine.explain.recommendation import Advisory, Estimate, Recommendation, TraceStep
+from engine.inputs.facts import normalise
+from engine.inputs.modelconfig import ConfigShape
+from engine.language.decisions import DECISIONS
+from engine.language.ir import STAGES, CatalogEntry, Rule, RuleBase
+from engine.language.loader import load_rules
+from engine.runtime.compiler import compile_rulebase
+from engine.runtime.session import DurableRuntime, Firing
 
 REFERENCE_DATE = dt.date(2026, 11, 28)   # the date golden files and committed diagrams are drawn as of
 PRICE_STALE_DAYS = 365
@@ -62,7 +62,7 @@ class Engine:
                   model_config: ConfigShape | None = None) -> Recommendation:
         """Evaluate the constraints into an explained recommendation; ``today`` dates the prices' age
         (default: the engine's date, which is the real date unless fixed for reproducible output).
-        ``model_config`` (engine.modelconfig.read_model_config) plans a model from its config.json: its shape
+        ``model_config`` (engine.inputs.modelconfig.read_model_config) plans a model from its config.json: its shape
         is used, and its parameter count is the model_params_b the rules read."""
         if model_config is not None:
             if constraints.get("model"):

@@ -15,8 +15,8 @@ import pytest
 os.environ["TUNEPLAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="tuneplan-test-cache-")
 
 from engine import load_rules
-from engine.cli import main
-from engine.ir import RuleBase
+from engine.cli.main import main
+from engine.language.ir import RuleBase
 
 ROOT = Path(__file__).resolve().parent.parent
 

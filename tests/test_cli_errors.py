@@ -79,9 +79,9 @@ def test_user_errors_exit_1_without_traceback(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_the_console_script_exit_codes_in_a_fresh_process(tmp_path: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "engine.cli", "recommend", "--model-params-b", "7", "--format",
+    ok = subprocess.run([sys.executable, "-m", "engine.cli.main", "recommend", "--model-params-b", "7", "--format",
                          "json"], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
-    bad = subprocess.run([sys.executable, "-m", "engine.cli", "recommend", "--model-params-b", "nan"],
+    bad = subprocess.run([sys.executable, "-m", "engine.cli.main", "recommend", "--model-params-b", "nan"],
                          capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
     assert ok.returncode == 0 and ok.stdout.startswith("{")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "model_params_b" in bad.stderr

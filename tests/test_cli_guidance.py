@@ -57,8 +57,8 @@ def test_list_shows_each_catalog_with_units_and_dated_prices(cli: Cli, kind: str
 
 
 def test_list_gpu_prices_are_the_cheapest_paid_price_in_the_catalogs(cli: Cli) -> None:
-    from engine.listing import _prices
-    from engine.loader import load_rules
+    from engine.language.loader import load_rules
+    from engine.tools.listing import _prices
 
     paid = [p for p in _prices(load_rules()) if p["gpu"] == "h100-80gb" and p["usd_per_gpu_hour"] > 0]
     _, out, _ = cli("list", "gpus", "--format", "json")

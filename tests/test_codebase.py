@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.checks import check_paths
-from engine.lint import lint_rulebase
-from engine.loader import load_rules
+from engine.language.loader import load_rules
+from engine.tools.check import check_paths
+from engine.tools.lint import lint_rulebase
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_is_clean() -> None:
-    result = _run("ruff", "check", "engine", "tests", "bench", "setup.py")
+    result = _run("ruff", "check", "engine", "devtools", "tests", "bench", "setup.py")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from engine.explain.recommendation import Recommendation
 from engine.pipeline import Engine
-from engine.recommendation import Recommendation
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "facts" / "profiles").glob("*.yaml"))
 _PRINT_DIGESTS = """
 import hashlib, json, sys
-from engine.commands.recommend import profile_facts
+from engine.cli.commands.recommend import profile_facts
 from engine.pipeline import Engine
 engine = Engine.for_rules()
 for path in sys.argv[1:]:
@@ -74,7 +74,7 @@ def engine() -> Engine:
 
 
 def test_profiles_render_identically_twice_in_one_process(engine: Engine) -> None:
-    from engine.commands.recommend import profile_facts
+    from engine.cli.commands.recommend import profile_facts
 
     for path in PROFILES:
         first = views(engine.recommend(profile_facts(path)))
@@ -83,7 +83,7 @@ def test_profiles_render_identically_twice_in_one_process(engine: Engine) -> Non
 
 
 def test_profiles_render_identically_in_other_processes_and_hash_seeds(engine: Engine) -> None:
-    from engine.commands.recommend import profile_facts
+    from engine.cli.commands.recommend import profile_facts
 
     here = {str(p): digests(engine.recommend(profile_facts(p))) for p in PROFILES}
     for seed in ("0", "4242"):
@@ -126,7 +126,7 @@ def test_many_recommendations_keep_memory_flat(engine: Engine) -> None:
 
 
 def test_sweep_processes_share_nothing(engine: Engine) -> None:
-    sweep = pytest.importorskip("engine.sweep")
+    sweep = pytest.importorskip("engine.tools.sweep")
     grid = sweep.Grid("grid", {"model": ("llama-3.2-3b", "llama-3.1-8b", "llama-3.1-70b"),
                                "gpu_count": (1, 2, 4, 8), "method": ("auto", "lora", "qlora")},
                       {"train_hours": 3})

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.diff import built_in_grid, diff_rules
+from engine.tools.diff import built_in_grid, diff_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,8 +61,8 @@ def test_text_markdown_and_json_views(rules_copy: Path, cli: Callable[..., tuple
 
 
 def _scenarios() -> int:
-    from engine.diff import scenario_cases
-    from engine.loader import load_rules
+    from engine.language.loader import load_rules
+    from engine.tools.diff import scenario_cases
 
     return len(scenario_cases(Path(f) for f in load_rules(ROOT / "rules").scenario_files))
 

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.emit import FILL_IN, EmitError, documented_problems, emit, plan_values
-from engine.ir import CatalogEntry, Location
+from engine.explain.recommendation import Recommendation
+from engine.language.ir import CatalogEntry, Location
 from engine.pipeline import Engine
-from engine.recommendation import Recommendation
+from engine.tools.emit import FILL_IN, EmitError, documented_problems, emit, plan_values
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "emit"
 UPDATE = os.environ.get("TUNEPLAN_UPDATE_GOLDEN") == "1"
@@ -204,11 +204,11 @@ def test_a_generic_model_is_a_fill_in_not_an_invented_id() -> None:
 
 
 def test_a_tool_without_a_template_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.emit
+    import engine.tools.emit
 
     rec = _recommend({"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"})
-    real = engine.emit.tool_entry
-    monkeypatch.setattr(engine.emit, "tool_entry", lambda rb, tool: None if tool == "torchtune" else real(rb, tool))
+    real = engine.tools.emit.tool_entry
+    monkeypatch.setattr(engine.tools.emit, "tool_entry", lambda rb, tool: None if tool == "torchtune" else real(rb, tool))
     with pytest.raises(EmitError) as info:
         emit(rec)
     assert "no config template for tool 'torchtune'" in str(info.value) and "axolotl" in str(info.value)
@@ -272,7 +272,7 @@ def test_the_cli_writes_the_files_and_refuses_a_file_as_folder(cli: Callable[...
 def test_emit_then_from_config_gives_the_same_plan(case: str, tmp_path: Path) -> None:
     """A round trip: the config written for a plan, read back, is planned the same way (tool, method,
     checkpointing, GPU type and count, strategy, platform, tier)."""
-    from engine.readconfig import read_config
+    from engine.tools.readconfig import read_config
 
     engine = Engine.for_rules()
     rec = engine.recommend(CASES[case])

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from engine import ConstraintError
-from engine.facts import normalise
-from engine.ir import RuleBase
+from engine.inputs.facts import normalise
+from engine.language.ir import RuleBase
 
 
 def error(rulebase: RuleBase, facts: dict[str, Any]) -> str:

@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import load_rules
-from engine.compiler import compile_rulebase
 from engine.errors import UserError
-from engine.ir import RuleBase
+from engine.language.ir import RuleBase
 from engine.pipeline import Engine
-from engine.runtime import DurableRuntime
+from engine.runtime.compiler import compile_rulebase
+from engine.runtime.session import DurableRuntime
 
 ROOT = Path(__file__).resolve().parent.parent
 # TUNEPLAN_FUZZ_EXAMPLES=2000 for a longer hunt (random seed); the suite runs 60, derandomized.

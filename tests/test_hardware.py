@@ -1,4 +1,4 @@
-"""Tests of engine.hardware: GPU catalog, fit, suggestions and training time."""
+"""Tests of engine.estimate.hardware: GPU catalog, fit, suggestions and training time."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.hardware import (
+from engine.estimate.hardware import (
     Gpu,
     GpuFit,
     fit_gpus,
@@ -17,7 +17,7 @@ from engine.hardware import (
     training_flops_per_token,
     training_hours,
 )
-from engine.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
+from engine.estimate.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
 
 CATALOG = Path(__file__).resolve().parents[1] / "rules" / "catalog"
 

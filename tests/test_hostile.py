@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from engine import ConstraintError, RuleFileError, load_rules
-from engine.facts import normalise
-from engine.ir import RuleBase
-from engine.yamlsource import MAX_FILE_BYTES
+from engine.inputs.facts import normalise
+from engine.language.ir import RuleBase
+from engine.language.yamlsource import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -96,7 +96,7 @@ def test_hostile_rule_file_exits_1_with_its_location(
 
 
 def test_a_20_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    from engine.yamlsource import read_yaml
+    from engine.language.yamlsource import read_yaml
 
     big = tmp_path / "big.yaml"
     big.write_bytes(_twenty_megabytes())
@@ -108,7 +108,7 @@ def test_a_20_mb_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
 
 
 def test_an_endless_file_is_refused(tmp_path: Path) -> None:
-    from engine.yamlsource import read_yaml
+    from engine.language.yamlsource import read_yaml
 
     zero = Path("/dev/zero")
     if not zero.exists():  # pragma: no cover - not a POSIX system
@@ -193,9 +193,9 @@ def test_numbers_python_writes_with_an_exponent_do_not_crash_durable(hours: floa
 
 def test_a_threshold_written_with_an_exponent_compiles(rules_root: Path) -> None:
     # ... and a threshold of 1e16 made durable reject the rule set (error 204): exit 3 for a valid file.
-    from engine.compiler import compile_rulebase
     from engine.pipeline import Engine
-    from engine.runtime import DurableRuntime
+    from engine.runtime.compiler import compile_rulebase
+    from engine.runtime.session import DurableRuntime
 
     hostile = rules_root / "sets" / "hostile.yaml"
     hostile.write_text("""\
@@ -221,7 +221,7 @@ rules:
 
 def test_a_rule_base_ten_times_the_size_splits_into_rulesets_and_decides_alike(tmp_path: Path) -> None:
     # durable's C core hangs past ~512 successors of one node and overflows its assert stack (error 303)
-    # when one fact activates too many rules: big stages are split into several rulesets (engine/runtime.py split_stage).
+    # when one fact activates too many rules: big stages are split into several rulesets (engine/runtime/session.py split_stage).
     sys_path = str(ROOT / "bench")
     import sys
 
@@ -230,9 +230,9 @@ def test_a_rule_base_ten_times_the_size_splits_into_rulesets_and_decides_alike(t
         from scale import replicate
     finally:
         sys.path.remove(sys_path)
-    from engine.compiler import compile_rulebase
     from engine.pipeline import Engine
-    from engine.runtime import MAX_RULES_PER_RULESET, DurableRuntime, split_stage
+    from engine.runtime.compiler import compile_rulebase
+    from engine.runtime.session import MAX_RULES_PER_RULESET, DurableRuntime, split_stage
 
     rulebase = load_rules(replicate(tmp_path, 10))
     stages = compile_rulebase(rulebase)

@@ -1,4 +1,4 @@
-"""Work on untrusted rules runs in a worker process (engine/isolate.py): a crash, a spin or a runaway
+"""Work on untrusted rules runs in a worker process (engine/tools/isolate.py): a crash, a spin or a runaway
 allocation there is an IsolationError naming which, and the caller lives on (issue 17: evaluate
 untrusted rule edits out of process)."""
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from engine.isolate import IsolationError, Limits, run_isolated
+from engine.tools.isolate import IsolationError, Limits, run_isolated
 from engine.web import Request, WebApp
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from engine.ir import RuleBase
+from engine.language.ir import RuleBase
 from engine.pipeline import Engine
-from engine.reports import seed_exercise_table
+from engine.tools.reports import seed_exercise_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

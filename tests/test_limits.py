@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from engine import RuleFileError, load_rules
-from engine.compiler import MAX_NESTING, MAX_TERMS_PER_PATTERN, MAX_VARIANTS
 from engine.pipeline import Engine
+from engine.runtime.compiler import MAX_NESTING, MAX_TERMS_PER_PATTERN, MAX_VARIANTS
 
 ROOT = Path(__file__).resolve().parent.parent
 

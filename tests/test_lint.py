@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine import load_rules
-from engine.ir import Comparison, RuleBase
-from engine.lint import Finding, lint_rulebase
+from engine.language.ir import Comparison, RuleBase
+from engine.tools.lint import Finding, lint_rulebase
 
 SEEDED_HEAD = """ruleset: seeded
 stage: plan

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from engine import RuleFileError, load_rules
-from engine.ir import Comparison, Group, RuleBase
+from engine.language.ir import Comparison, Group, RuleBase
 
 GOOD_RULE = """\
 ruleset: extra
@@ -288,7 +288,7 @@ def test_a_link_to_a_folder_is_not_entered(rules_copy: Path, tmp_path: Path) -> 
 
 def test_a_directory_with_too_many_folders_is_refused_quickly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`--rules /` must not walk the disk: the walk stops at the folder limit (lowered here)."""
-    from engine import loader
+    from engine.language import loader
 
     monkeypatch.setattr(loader, "MAX_RULE_DIRS", 5)
     for i in range(8):
@@ -314,7 +314,7 @@ def test_an_unchanged_tree_is_not_rehashed_and_a_change_is_never_missed(rules_co
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    from engine import loader
+    from engine.language import loader
 
     old = 1_000_000_000 * 1_000_000_000   # year 2001, in ns
     monkeypatch.setattr(loader, "RACY_S", 0.0)   # trust the tree just written (the real window is 2 s)

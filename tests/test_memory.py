@@ -1,4 +1,4 @@
-"""Tests of engine.memory: calibration accuracy, catalog format, API behaviour and properties."""
+"""Tests of engine.estimate.memory: calibration accuracy, catalog format, API behaviour and properties."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import calibration
-from engine.memory import (
+from engine.estimate.memory import (
     MemoryConstants,
     MemoryEstimate,
     ModelShape,
@@ -118,7 +118,7 @@ def test_doc_tables_are_current() -> None:
     assert start in doc and end in doc
     embedded = doc.split(start, 1)[1].split(end, 1)[0]
     assert embedded == calibration.report(), (
-        "run `python -m engine.calibration` and paste its output into docs/memory-model.md"
+        "run `python -m devtools.calibration` and paste its output into docs/memory-model.md"
     )
 
 

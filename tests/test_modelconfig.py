@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine.modelconfig import ModelConfigError, read_model_config, shape_from_config
+from engine.inputs.modelconfig import ModelConfigError, read_model_config, shape_from_config
 
 # Shapes and published parameter counts: reference/domain-facts-2026-12.md §2 (each row's source there).
 QWEN3_30B_A3B = {"_name_or_path": "Qwen/Qwen3-30B-A3B", "hidden_size": 2048, "num_hidden_layers": 48,

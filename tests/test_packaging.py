@@ -46,7 +46,7 @@ def test_the_wheel_holds_every_rule_file_and_the_fact_schema(installed: tuple[Pa
 
 
 def test_the_installed_package_is_used_not_the_checkout(installed: tuple[Path, dict[str, str]]) -> None:
-    done = _run(installed, "-c", "import engine, engine.loader as l; print(engine.__file__); print(l.PROJECT_ROOT)")
+    done = _run(installed, "-c", "import engine, engine.language.loader as l; print(engine.__file__); print(l.PROJECT_ROOT)")
     package, project = done.stdout.split()
     base, _ = installed
     assert Path(package).is_relative_to(base / "site") and Path(project) == base / "site" / "engine" / "data"
@@ -60,7 +60,7 @@ def test_the_installed_package_is_used_not_the_checkout(installed: tuple[Path, d
 ])
 def test_commands_find_the_shipped_rules_without_a_checkout(installed: tuple[Path, dict[str, str]],
                                                             argv: list[str], expect: str) -> None:
-    done = _run(installed, "-m", "engine.cli", *argv)
+    done = _run(installed, "-m", "engine.cli.main", *argv)
     assert done.returncode == 0, done.stderr
     assert expect in done.stdout + done.stderr
 

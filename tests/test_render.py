@@ -11,8 +11,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from engine.cli import main
-from engine.commands.recommend import profile_facts
+from engine.cli.commands.recommend import profile_facts
+from engine.cli.main import main
 from engine.pipeline import REFERENCE_DATE, Engine
 from engine.render.dot import render_dot
 
@@ -76,7 +76,7 @@ def test_the_summary_graph_of_every_profile_fits_a4_landscape_at_readable_text(p
     chosen option, and each runner-up with the reason it lost; labels cut only at word boundaries."""
     import re
 
-    from engine.provenance import summary_graph
+    from engine.explain.provenance import summary_graph
     from engine.render.dot import dot_to
 
     rec = Engine.for_rules().recommend(profile_facts(ROOT / "facts" / "profiles" / f"{profile}.yaml"),
@@ -99,7 +99,7 @@ def test_the_summary_graph_of_every_profile_fits_a4_landscape_at_readable_text(p
 
 
 def test_shortened_labels_keep_hyphenated_ids_whole() -> None:
-    from engine.tally import shorten
+    from engine.decide.tally import shorten
 
     text = "the chosen plan has tool-reproducibility +3; it has tool-beginners-teams-ui +2"
     assert shorten(text, 60) == "the chosen plan has tool-reproducibility +3; it has …"

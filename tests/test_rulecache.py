@@ -1,4 +1,4 @@
-"""The checked rule base cached on disk (engine/rulecache.py, issue 12): a cold start reads it instead of
+"""The checked rule base cached on disk (engine/language/rulecache.py, issue 12): a cold start reads it instead of
 re-checking unchanged YAML; any change to the YAML or to the code that reads it is a miss; a broken or
 missing cache is only a miss."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import loader, rulecache
-from engine.loader import load_rules
+from engine.language import loader, rulecache
+from engine.language.loader import load_rules
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_at_most_keep_entries_are_kept(rules_copy: Path, cache: Path, monkeypatc
 
 def test_a_cold_cli_start_with_a_warm_cache_skips_the_yaml_checks(cache: Path) -> None:
     """In a new process: jsonschema (the shape check) is not even imported when the cache holds the rules."""
-    probe = ("import sys; from engine.cli import main; main(['recommend', '--model', 'llama-3.1-8b', "
+    probe = ("import sys; from engine.cli.main import main; main(['recommend', '--model', 'llama-3.1-8b', "
              "'--format', 'json']); print('jsonschema' in sys.modules, file=sys.stderr)")
     first = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     second = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from engine.compiler import compile_rulebase
-from engine.ir import RuleBase
+from engine.language.ir import RuleBase
 from engine.pipeline import Engine
-from engine.runtime import DurableRuntime
+from engine.runtime.compiler import compile_rulebase
+from engine.runtime.session import DurableRuntime
 
 CTX: dict[str, Any] = {"model_params_b": 13, "params_b": 13, "method": "lora", "interface": "any",
                        "priority": "any", "experience": "intermediate", "new_model": False, "alignment": "none",

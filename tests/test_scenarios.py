@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine.errors import RuleFileError
-from engine.ir import RuleBase
-from engine.loader import PROJECT_ROOT, load_rules
-from engine.scenarios import ScenarioResult, coverage, load_scenarios, profile_path, run_all
-from engine.yamlsource import Document
+from engine.language.ir import RuleBase
+from engine.language.loader import PROJECT_ROOT, load_rules
+from engine.language.yamlsource import Document
+from engine.tools.scenarios import ScenarioResult, coverage, load_scenarios, profile_path, run_all
 
 _RESULTS: list[ScenarioResult] = []
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.listing import sources_document, table
-from engine.loader import load_rules
+from engine.language.loader import load_rules
 from engine.pipeline import Engine
 from engine.render.data import recommendation_dict
+from engine.tools.listing import sources_document, table
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENABLE = re.compile(r"https?://|LLM fine-tuning book|\b[a-z0-9-]+(\.[a-z0-9-]+)+/\S|\b[\w.-]+/[\w.-]+ (README|docs|v\d)"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine import RuleFileError, load_rules
-from engine.sweep import load_grid, render_dot, render_markdown, run_sweep
+from engine.tools.sweep import load_grid, render_dot, render_markdown, run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 GRID = """fixed: {train_hours: 2}
@@ -102,7 +102,7 @@ def test_a_worker_that_dies_ends_the_sweep_with_an_error_not_a_hang(grid_file: P
     import signal
     import time
 
-    from engine.sweep import SweepError
+    from engine.tools.sweep import SweepError
 
     grid = load_grid(grid_file, load_rules())
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.checks import template_problems
-from engine.ir import RuleBase
-from engine.tally import render_template
+from engine.decide.tally import render_template
+from engine.language.ir import RuleBase
+from engine.tools.check import template_problems
 
 RULE = """
   - id: warn-budget-words

@@ -520,7 +520,7 @@ def test_openapi_describes_exactly_the_routes(readonly: Client, tmp_path: Path) 
 
 
 def test_serve_is_a_sub_command_that_binds_localhost(cli: Any) -> None:
-    from engine.commands import registry
+    from engine.cli.commands import registry
 
     assert "serve" in [m.NAME for m in registry()]
     with socket.socket() as taken:
@@ -539,13 +539,13 @@ def test_serve_is_a_sub_command_that_binds_localhost(cli: Any) -> None:
 
 
 def test_the_same_diff_twice_is_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.isolate
+    import engine.tools.isolate
 
     rules = _copy_rules(tmp_path)
     app = WebApp(rules)
     calls = []
-    real = engine.isolate.run_isolated
-    monkeypatch.setattr(engine.isolate, "run_isolated", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = engine.tools.isolate.run_isolated
+    monkeypatch.setattr(engine.tools.isolate, "run_isolated", lambda *a, **k: calls.append(a) or real(*a, **k))
     text = (rules / "sets" / "tool.yaml").read_text() + "# reviewed\n"
     body = json.dumps({"path": "sets/tool.yaml", "text": text, "grid": False}).encode()
     first = app.handle(Request("POST", "/api/diff", body=body))
@@ -619,7 +619,7 @@ def test_a_server_beyond_loopback_answers_only_to_its_own_names(lan: tuple[Clien
 
 def test_serve_prints_the_token_url_when_listening_beyond_loopback(monkeypatch: pytest.MonkeyPatch,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from engine.cli import main
+    from engine.cli.main import main
     from engine.web import server as server_module
 
     monkeypatch.setattr(server_module.TuneplanServer, "serve_forever",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.yamlsource import parse_yaml
+from engine.language.yamlsource import parse_yaml
 
 
 def problems(text: str | bytes) -> list[str]:

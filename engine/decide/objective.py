@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ir import RuleBase
+from engine.language.ir import RuleBase
 
 
 @dataclass(frozen=True)

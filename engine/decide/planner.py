@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from engine.decide.objective import Objective
 from engine.decide.records import AXES, OFFER_AXES, SETUP_AXES, Effect, Offer, Plan, Rejection, Setup
-from engine.tally import format_value
+from engine.decide.tally import format_value
 
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]

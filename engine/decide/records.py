@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.ir import Rule
+from engine.language.ir import Rule
 
 SETUP_AXES = ("tool", "method", "gradient_checkpointing", "gpu_count", "sharding")
 OFFER_AXES = ("platform", "gpu", "tier")

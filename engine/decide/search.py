@@ -8,15 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import hardware, memory
 from engine.decide import space
 from engine.decide.objective import objective_for
 from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
-from engine.ir import Rule, RuleBase
+from engine.decide.tally import render_template
+from engine.estimate import hardware, memory
+from engine.language.ir import Rule, RuleBase
 from engine.memo import Memo
-from engine.runtime import Firing
-from engine.tally import render_template
+from engine.runtime.session import Firing
 
 ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank", "alignment")   # what the estimators read
 MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped first)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.decide.records import Offer, Setup
-from engine.ir import RuleBase
+from engine.language.ir import RuleBase
 
 PINNABLE = ("tool", "method", "gradient_checkpointing", "gpu", "gpu_count", "platform")
 

@@ -11,10 +11,10 @@ from engine.decide.planner import scoring_effects
 from engine.decide.records import Effect, Plan, Rejection
 from engine.decide.search import Outcome
 from engine.decide.space import pins
-from engine.decisions import DECISIONS
-from engine.ir import RuleBase
-from engine.tally import DecisionResult, Option
-from engine.tally import Effect as OptionEffect
+from engine.decide.tally import DecisionResult, Option
+from engine.decide.tally import Effect as OptionEffect
+from engine.language.decisions import DECISIONS
+from engine.language.ir import RuleBase
 
 
 def plan_decisions(rulebase: RuleBase, outcome: Outcome, facts: Mapping[str, Any]) -> dict[str, DecisionResult]:

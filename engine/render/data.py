@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.cite import readable
-from engine.tally import DecisionResult, Option
+from engine.decide.tally import DecisionResult, Option
+from engine.explain.cite import readable
 
 if TYPE_CHECKING:
-    from engine.recommendation import Recommendation
+    from engine.explain.recommendation import Recommendation
 
 
 def _r(value: float, digits: int = 2) -> float:

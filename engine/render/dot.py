@@ -8,8 +8,8 @@ from functools import lru_cache
 
 import networkx as nx
 
+from engine.decide.tally import shorten
 from engine.errors import RenderError
-from engine.tally import shorten
 
 _STAGE_TITLES = {"plan": "1 · The plan: tool, method, GPU, platform", "delivery": "2 · Workflow and deployment"}
 _NODE_STYLE = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.decide.tally import format_value
 from engine.render.text import answer_rows, chosen_reasons
-from engine.tally import format_value
 
 if TYPE_CHECKING:
-    from engine.recommendation import Recommendation
+    from engine.explain.recommendation import Recommendation
 
 
 def _cell(text: Any) -> str:

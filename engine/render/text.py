@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.cite import readable
-from engine.tally import format_value, shorten
+from engine.decide.tally import format_value, shorten
+from engine.explain.cite import readable
 
 if TYPE_CHECKING:
-    from engine.recommendation import Recommendation
+    from engine.explain.recommendation import Recommendation
 
 
 def answer_rows(rec: Recommendation, d: dict[str, Any]) -> list[tuple[str, str]]:

@@ -19,11 +19,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.errors import ConstraintError, Problem, RenderError, RuleFileError, TuneplanError
-from engine.facts import constraint_specs
-from engine.ir import RuleBase
-from engine.isolate import DEFAULT_MEMORY_MIB, Limits
-from engine.loader import load_rules
-from engine.recommendation import Recommendation
+from engine.explain.recommendation import Recommendation
+from engine.inputs.facts import constraint_specs
+from engine.language.ir import RuleBase
+from engine.language.loader import load_rules
+from engine.tools.isolate import DEFAULT_MEMORY_MIB, Limits
 from engine.web.workspace import RefusedPathError, Workspace, sha256_text
 
 log = logging.getLogger("engine.web")
@@ -215,7 +215,7 @@ class WebApp:
     def _isolated(self, job: Callable[..., Any], *args: Any, edits: Mapping[Path, str]) -> Any:
         """A job of engine/web/jobs.py on an edited copy, in a worker process within the server's limits;
         a crash, timeout or the memory limit is a 422 that names the edited files (the server lives on)."""
-        from engine.isolate import IsolationError, run_isolated
+        from engine.tools.isolate import IsolationError, run_isolated
 
         names = ", ".join(sorted(real.relative_to(self.workspace.root).as_posix() for real in edits)) or "the rules"
         try:
@@ -316,7 +316,7 @@ class WebApp:
 
     def emit_config(self, request: Request) -> Response:
         """The chosen tool's ready-to-run config files for the recommendation (what --emit-config writes)."""
-        from engine.emit import emit
+        from engine.tools.emit import emit
 
         constraints = {k: v for k, v in request.query.items() if v != ""}
         rec = self._recommendation(constraints)
@@ -328,7 +328,7 @@ class WebApp:
     # -- rules ---------------------------------------------------------------------------------------
     def _scenario_firings(self, rulebase: RuleBase) -> tuple[Counter[str], int, list[str]]:
         """How many scenarios fired each rule, the number of scenarios, and their failures; per digest."""
-        from engine.scenarios import run_all
+        from engine.tools.scenarios import run_all
 
         with self._fired_lock:
             if rulebase.digest in self._fired:
@@ -448,7 +448,7 @@ class WebApp:
     def save(self, request: Request) -> Response:
         """Write the edited text to the real file, atomically, when `check` (which compiles, in a worker
         process) finds nothing wrong; otherwise the file on disk is kept as it was."""
-        from engine.fileio import write_atomic
+        from engine.tools.fileio import write_atomic
         from engine.web import jobs
 
         if not self.allow_edit:

@@ -1,4 +1,4 @@
-"""The web editor's work on an edited copy of the rules, run in a worker process (engine/isolate.py):
+"""The web editor's work on an edited copy of the rules, run in a worker process (engine/tools/isolate.py):
 module-level functions of plain data, returning plain data; a user's mistake is a problem in the
 result, never an exception, so that only a crash, a timeout or the memory limit is an IsolationError."""
 
@@ -14,8 +14,8 @@ from engine.errors import Problem, RuleFileError
 def _load(copy_root: str, tests: list[str], compile_rules: bool) -> tuple[list[Problem], Any]:
     """The edited copy loaded (and compiled into durable-rules when asked) and its edited scenario files
     read as `tuneplan test` reads them; the problems and the rule base (None when it did not load)."""
-    from engine.loader import load_rules
-    from engine.scenarios import load_scenarios
+    from engine.language.loader import load_rules
+    from engine.tools.scenarios import load_scenarios
 
     problems: list[Problem] = []
     rulebase = None
@@ -24,7 +24,7 @@ def _load(copy_root: str, tests: list[str], compile_rules: bool) -> tuple[list[P
     except RuleFileError as exc:
         problems.extend(exc.problems)
     if rulebase is not None and compile_rules:
-        from engine.checks import compile_problems
+        from engine.tools.check import compile_problems
 
         problems.extend(compile_problems(copy_root))   # compiled and run once: `check`'s promise
     if tests:
@@ -43,7 +43,7 @@ def check(copy_root: str, tests: list[str]) -> tuple[list[Problem], int]:
 
 def lint(copy_root: str, tests: list[str], gaps: bool) -> tuple[list[Problem], list[dict[str, Any]]]:
     """`tuneplan lint` of the copy (after check); findings as dicts with absolute file names."""
-    from engine.lint import lint_rulebase
+    from engine.tools.lint import lint_rulebase
 
     problems, rulebase = _load(copy_root, tests, compile_rules=False)
     if rulebase is None:
@@ -53,7 +53,7 @@ def lint(copy_root: str, tests: list[str], gaps: bool) -> tuple[list[Problem], l
 
 def diff(saved_root: str, copy_root: str, tests: list[str], grid: bool) -> tuple[list[Problem], dict[str, Any] | None]:
     """The changed recommendations between the saved rules and the copy, as the API's JSON."""
-    from engine.diff import diff_rules, render_json, render_markdown, summary_line
+    from engine.tools.diff import diff_rules, render_json, render_markdown, summary_line
 
     problems, rulebase = _load(copy_root, tests, compile_rules=False)
     if rulebase is None:

@@ -12,8 +12,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.loader import DEFAULT_FACTS
-from engine.yamlsource import iter_yaml_files
+from engine.language.loader import DEFAULT_FACTS
+from engine.language.yamlsource import iter_yaml_files
 
 YAML_SUFFIXES = (".yaml", ".yml")
 MAX_PATH_CHARS = 1000
