@@ -22,12 +22,13 @@ from engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from engine.explain.recommendation import Recommendation
     from engine.language.loader import load_rules
     from engine.pipeline import Engine, recommend
+    from engine.render.views import Report as Recommendation
 
-_LAZY = {"recommend": "engine.pipeline", "Engine": "engine.pipeline", "Recommendation": "engine.explain.recommendation",
-         "load_rules": "engine.language.loader"}
+_LAZY = {"recommend": ("engine.pipeline", "recommend"), "Engine": ("engine.pipeline", "Engine"),
+         "Recommendation": ("engine.render.views", "Report"),   # what recommend returns: the data and its views
+         "load_rules": ("engine.language.loader", "load_rules")}
 
 
 def __getattr__(name: str) -> Any:
@@ -35,7 +36,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'engine' has no attribute {name!r}")
 
 

@@ -19,14 +19,16 @@ from engine.decide.tally import DecisionResult, format_value, render_template, t
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.estimate import hardware, memory
-from engine.explain.recommendation import Advisory, Estimate, Recommendation, TraceStep
+from engine.explain.recommendation import Advisory, Estimate, TraceStep
 from engine.inputs.facts import normalise
 from engine.inputs.modelconfig import ConfigShape
 from engine.language.decisions import DECISIONS
 from engine.language.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.language.loader import load_rules
+from engine.render.views import Report
 from engine.runtime.compiler import compile_rulebase
-from engine.runtime.session import DurableRuntime, Firing
+from engine.runtime.firing import Firing
+from engine.runtime.session import DurableRuntime
 
 REFERENCE_DATE = dt.date(2026, 11, 28)   # the date golden files and committed diagrams are drawn as of
 PRICE_STALE_DAYS = 365
@@ -59,7 +61,7 @@ class Engine:
         return _engine_for(load_rules(rules_dir))
 
     def recommend(self, constraints: Mapping[str, Any], *, today: dt.date | None = None,
-                  model_config: ConfigShape | None = None) -> Recommendation:
+                  model_config: ConfigShape | None = None) -> Report:
         """Evaluate the constraints into an explained recommendation; ``today`` dates the prices' age
         (default: the engine's date, which is the real date unless fixed for reproducible output).
         ``model_config`` (engine.inputs.modelconfig.read_model_config) plans a model from its config.json: its shape
@@ -104,7 +106,7 @@ def _engine_for(rulebase: RuleBase) -> Engine:
     return Engine(rulebase, DurableRuntime(compile_rulebase(rulebase)))
 
 
-def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = None) -> Recommendation:
+def recommend(constraints: Mapping[str, Any], rules_dir: str | Path | None = None) -> Report:
     """Recommend a fine-tuning setup for ``constraints`` (fact name → value) using ``rules_dir``."""
     return Engine.for_rules(rules_dir).recommend(constraints)
 
@@ -133,7 +135,7 @@ class _Run:
         self.effects: list[Effect] = []
 
     # -- stages ------------------------------------------------------------------------------
-    def run(self) -> Recommendation:
+    def run(self) -> Report:
         how = ("model catalog" if self.facts.get("model") else
                f"config.json of {self.model_config.name}" if self.model_config is not None
                else "model_params_b (generic shape)")
@@ -171,7 +173,7 @@ class _Run:
                 self.decisions[name] = tally(name, self.rb.catalogs[spec.catalog], self._conclusions, pinned=None)
         outcome, rulebase, facts = self.outcome, self.rb, dict(self.facts)
         decisions = LazyDecisions(self.decisions, lambda: plan_decisions(rulebase, outcome, facts))
-        return Recommendation(
+        return Report(
             facts=dict(self.facts), derived={k: self.ctx[k] for k in self.derived if k in self.ctx},
             derived_how=dict(self.derived), decisions=decisions, estimates=self.estimates,
             warnings=self.warnings, trace=self.trace, rulebase=self.rb, shape=self.shape,

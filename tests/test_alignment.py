@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.explain.recommendation import Recommendation
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 
 GIB = 2**30
 

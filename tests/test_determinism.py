@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine.explain.recommendation import Recommendation
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "facts" / "profiles").glob("*.yaml"))

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.explain.recommendation import Recommendation
 from engine.language.ir import CatalogEntry, Location
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 from engine.tools.emit import FILL_IN, EmitError, documented_problems, emit, plan_values
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "emit"

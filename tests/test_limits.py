@@ -6,13 +6,19 @@ per limit: at the limit it loads and recommends; one past, it is refused (and ne
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import RuleFileError, load_rules
+from engine.language.ir import Comparison, Condition, Group, Location
+from engine.language.limits import MAX_NESTING, MAX_TERMS_PER_PATTERN, MAX_VARIANTS, rule_cost
+from engine.language.operators import OPERATORS
 from engine.pipeline import Engine
-from engine.runtime.compiler import MAX_NESTING, MAX_TERMS_PER_PATTERN, MAX_VARIANTS
+from engine.runtime.compiler import pattern_size
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,3 +107,38 @@ def test_variants_past_the_limit_are_refused(tmp_path: Path) -> None:
     # x best_for with priority (7 values) = 210 copies
     _refused(_rules_with(tmp_path, _variants([("interface", "interface"), ("export", "deploy"),
                                               ("best_for", "priority")])), "copies")
+
+
+# -- the loader's sizes are the compiled patterns' sizes -----------------------------------------------------
+_LOC = Location("generated.yaml", 1, 1)
+_VALUES = {"scalar": st.sampled_from(["a", "b", 3]), "number": st.integers(0, 9),
+           "list": st.lists(st.integers(0, 9), min_size=1, max_size=4), "bool": st.booleans()}
+
+
+def _comparisons() -> st.SearchStrategy[Comparison]:
+    return st.sampled_from(sorted(OPERATORS)).flatmap(lambda op: st.builds(
+        Comparison, st.just("seq_len"), st.just(op), _VALUES[OPERATORS[op].operand], st.just(_LOC)))
+
+
+_CONDITIONS = st.recursive(_comparisons(), lambda inner: st.one_of(
+    st.builds(Group, st.sampled_from(["all", "any"]), st.lists(inner, min_size=1, max_size=4).map(tuple),
+              st.just(_LOC)),
+    st.builds(Group, st.just("not"), st.tuples(inner), st.just(_LOC))), max_leaves=12)
+
+
+def test_the_sizes_of_every_shipped_rule_are_its_compiled_sizes() -> None:
+    rulebase = load_rules(ROOT / "rules")
+    for rule in rulebase.rules():
+        assert (rule_cost(rule, rulebase.facts).terms, rule_cost(rule, rulebase.facts).depth) == \
+            pattern_size(rule), rule.id
+
+
+@settings(max_examples=300, deadline=None)
+@given(when=_CONDITIONS, where=_CONDITIONS)
+def test_the_sizes_of_any_condition_are_its_compiled_sizes(when: Condition, where: Condition) -> None:
+    rulebase = load_rules(ROOT / "rules")
+    joined = next(r for r in rulebase.rules() if r.join is not None)
+    planned = next(r for r in rulebase.rules() if r.plan)
+    for rule in (replace(joined, when=when, where=where), replace(planned, when=when), replace(joined, when=None)):
+        cost = rule_cost(rule, rulebase.facts)
+        assert (cost.terms, cost.depth) == pattern_size(rule)

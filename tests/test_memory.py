@@ -15,7 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import calibration
+from devtools import calibration
 from engine.estimate.memory import (
     MemoryConstants,
     MemoryEstimate,
@@ -167,7 +167,7 @@ def test_memory_entries_have_value_unit(constants: MemoryConstants) -> None:
 
 
 def test_every_constant_is_used_somewhere() -> None:
-    code = "".join((ROOT / "engine" / f).read_text() for f in ("memory.py", "hardware.py"))
+    code = "".join((ROOT / "engine" / "estimate" / f).read_text() for f in ("memory.py", "hardware.py"))
     for entry in _catalog("memory")["entries"]:
         assert f'"{entry["id"]}"' in code, entry["id"]
 

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from devtools.reference_planner import plan_tests_hold, python_effects, reference
 from engine.decide import space
 from engine.decide.planner import describe
-from engine.explain.recommendation import Recommendation
 from engine.inputs.facts import normalise
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 
 MODELS = ["llama-3.2-1b", "llama-3.1-8b", "mistral-7b-v0.3", "qwen2.5-14b", "qwen2.5-32b", "llama-3.1-70b"]
 GPUS = ["t4", "rtx-4090", "a100-80gb", "h100-80gb", "b200", "l40s"]

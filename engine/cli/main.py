@@ -121,6 +121,7 @@ def run(argv: Sequence[str]) -> int:
     args, extras = parser.parse_known_args(argv)
     if extras:
         raise _unknown_flags(_subparser(parser, args.command), extras)
+    args.build_parser = build_parser   # `completion` describes the whole command line (passed, not imported back)
     code: int = modules[args.command].run(args)
     return code
 

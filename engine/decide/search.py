@@ -16,7 +16,7 @@ from engine.decide.tally import render_template
 from engine.estimate import hardware, memory
 from engine.language.ir import Rule, RuleBase
 from engine.memo import Memo
-from engine.runtime.session import Firing
+from engine.runtime.firing import Firing
 
 ESTIMATE_INPUTS = ("precision", "seq_len", "batch_size", "lora_rank", "alignment")   # what the estimators read
 MEMO_SIZE = 256   # memoised estimates and spaces per engine (oldest dropped first)

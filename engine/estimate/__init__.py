@@ -1,0 +1,1 @@
+"""Pure numbers: model shapes, peak training memory, GPU fit and training time."""

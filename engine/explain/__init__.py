@@ -1,0 +1,1 @@
+"""The recommendation as data, its provenance graph, why-not answers and readable citations."""

@@ -1,5 +1,6 @@
-"""The result of one evaluation: decisions, estimates, warnings and the trace, with views of it
-(dict/JSON, text, markdown) and the provenance graph (networkx) they are drawn from."""
+"""The result of one evaluation as data: decisions, estimates, warnings and the trace, and the provenance
+graph (networkx) the views are drawn from. The views themselves (dict/JSON, text, markdown, DOT) are in
+engine/render/, which reads this; ``engine.render.views.Report`` is this with the views as methods."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from engine.decide.tally import DecisionResult, format_value, render_template
 from engine.language.decisions import DECISIONS
 from engine.language.ir import Rule, RuleBase
-from engine.runtime.session import Firing
+from engine.runtime.firing import Firing
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -79,7 +80,7 @@ def referenced_facts(rule: Rule) -> frozenset[str]:
 
 @dataclass
 class Recommendation:
-    """An explained recommendation. ``to_dict()`` is the JSON shape of CONTRACT.md."""
+    """An explained recommendation, as data (engine/render/ writes its views)."""
 
     facts: dict[str, Any]
     derived: dict[str, Any]
@@ -94,34 +95,6 @@ class Recommendation:
     plan: Plan | None = None                   # the chosen plan (None when no plan satisfies the constraints)
     planning: PlanResult | None = None         # the planner's comparisons: alternatives and rejections
     _dict: dict[str, Any] | None = field(default=None, repr=False)
-
-    # -- views -------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """The recommendation as JSON-ready data (see CONTRACT.md)."""
-        if self._dict is None:
-            from engine.render.data import recommendation_dict
-            self._dict = recommendation_dict(self)
-        return self._dict
-
-    def to_text(self, *, verbose: bool = False) -> str:
-        """A plain-text explanation for a terminal: one line per warning, or every note whole (``verbose``)."""
-        from engine.render.text import render_text
-        return render_text(self, verbose=verbose)
-
-    def to_markdown(self, graph_link: str | None = None) -> str:
-        """A markdown explanation written for a design review."""
-        from engine.render.markdown import render_markdown
-        return render_markdown(self, graph_link=graph_link)
-
-    def to_dot(self, detail: str = "summary") -> str:
-        """The decision graph in Graphviz DOT: ``summary`` (the decision at a glance: constraints, the rules
-        that decided, each runner-up and why it lost) or ``full`` (every rule, option and check)."""
-        from engine.render.dot import render_dot
-        if detail == "full":
-            return render_dot(self.graph)
-        from engine.explain.provenance import summary_graph
-        return render_dot(summary_graph(self), "tuneplan decision (summary; --graph-detail full for every rule)",
-                          summary=True)
 
     @cached_property
     def graph(self) -> nx.DiGraph:

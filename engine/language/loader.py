@@ -35,10 +35,10 @@ from engine.language.ir import (
     RuleBase,
     RuleSet,
 )
+from engine.language.limits import rule_cost
 from engine.language.operators import OPERATORS
 from engine.language.suggest import did_you_mean
 from engine.language.yamlsource import Document, Path_, read_yaml
-from engine.runtime.compiler import rule_cost
 
 
 def _project_root() -> Path:

@@ -59,6 +59,13 @@ def _why_not(option: Option, chosen: Option | None) -> list[str]:
     return notes
 
 
+def cached_dict(rec: Recommendation) -> dict[str, Any]:
+    """The JSON view, built once per recommendation (the text and markdown views read it too)."""
+    if rec._dict is None:
+        rec._dict = recommendation_dict(rec)
+    return rec._dict
+
+
 def recommendation_dict(rec: Recommendation) -> dict[str, Any]:
     """The whole recommendation as JSON-ready data."""
     out: dict[str, Any] = {"constraints": dict(sorted(rec.facts.items()))}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.decide.tally import format_value
+from engine.render.data import cached_dict
 from engine.render.text import answer_rows, chosen_reasons
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ def _cell(text: Any) -> str:
 
 def render_markdown(rec: Recommendation, graph_link: str | None = None) -> str:
     """The recommendation as review-ready markdown."""
-    d = rec.to_dict()   # the JSON view's data, built once per recommendation
+    d = cached_dict(rec)   # the JSON view's data, built once per recommendation
     given = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k in rec.given)
     defaults = ", ".join(f"`{k}={format_value(v)}`" for k, v in sorted(rec.facts.items()) if k not in rec.given)
     out = ["# Fine-tuning recommendation", "", f"Constraints: {given or 'none'}", ""]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.decide.tally import format_value, shorten
 from engine.explain.cite import readable
+from engine.render.data import cached_dict
 
 if TYPE_CHECKING:
     from engine.explain.recommendation import Recommendation
@@ -132,7 +133,7 @@ def _first_sentence(text: str, limit: int = 130) -> str:
 
 def render_text(rec: Recommendation, *, verbose: bool = False) -> str:
     """The recommendation as plain text: answer, reasons, rejected options, warnings."""
-    d = rec.to_dict()
+    d = cached_dict(rec)
     given = ", ".join(f"{k}={format_value(v)}" for k, v in sorted(rec.facts.items()) if k in rec.given)
     how = str(rec.derived_how.get("params_b", ""))
     if how.startswith("config.json"):   # the size was read from a config.json, not typed

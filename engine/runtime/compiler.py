@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from engine.language.ir import STAGES, Comparison, Condition, FactRef, Group, Rule, RuleBase
+from engine.language.ir import STAGES, Comparison, Condition, FactRef, Rule, RuleBase
+from engine.language.limits import list_refs, tree_size
 from engine.language.operators import OPERATORS
 
 FACT_KEY = "tp_fact"     # which kind of fact: ctx or cat:<catalog>
@@ -90,81 +91,20 @@ def rule_id_of(rule_name: str) -> str:
     return rule_name.split(VARIANT_SEP, 1)[0]
 
 
-def _list_refs(cond: Condition | None) -> list[str]:
-    """Facts compared by ``contains``/``lacks`` with a list attribute: durable-rules cannot join on
-    them, so the rule is expanded into one variant per value of that (enum) fact."""
-    if cond is None:
-        return []
-    if isinstance(cond, Group):
-        return [name for item in cond.items for name in _list_refs(item)]
-    if cond.op in ("contains", "lacks") and isinstance(cond.value, FactRef):
-        return [cond.value.fact]
-    return []
-
-
-# What one rule may cost durable-rules' C core (issue 17: past these it crashed or hung, measured on 2.0.28:
-# an `any` of 61 comparisons, 256 branches, nesting 20 deep, an `in` of 512 values; and one rule expanding
-# into tens of thousands of variants). The limits keep well inside them; the loader reports a rule past one.
-MAX_TERMS_PER_PATTERN = 40     # comparisons in one pattern after `in`/`not_in` lists are expanded
-MAX_NESTING = 8                # nested all/any/not levels in one pattern
-MAX_VARIANTS = 32              # compiled copies of a rule (contains/lacks {fact: x} expands per enum value)
-
-
-@dataclass(frozen=True)
-class RuleCost:
-    """How big a rule is once compiled: its variants, and the largest and deepest pattern."""
-
-    variants: int
-    terms: int
-    depth: int
-
-    def problems(self) -> list[str]:
-        """What exceeds the C core's safe limits, said with the number and what to do."""
-        out = []
-        if self.variants > MAX_VARIANTS:
-            out.append(f"it compiles into {self.variants} copies (contains/lacks with {{fact: ...}} repeat it per "
-                       f"value); at most {MAX_VARIANTS} are safe: compare with literal values or split the rule")
-        if self.terms > MAX_TERMS_PER_PATTERN:
-            out.append(f"one of its conditions compiles into {self.terms} comparisons (every item of an in/not_in "
-                       f"list counts); durable-rules crashes or hangs past about 60, so at most "
-                       f"{MAX_TERMS_PER_PATTERN} are allowed: use between/gte/lte for ranges or split the rule")
-        if self.depth > MAX_NESTING:
-            out.append(f"its conditions nest {self.depth} levels deep; at most {MAX_NESTING} are allowed "
-                       f"(durable-rules crashed at 20): flatten the all/any/not groups")
-        return out
-
-
-def rule_cost(rule: Rule, facts: Any) -> RuleCost:
-    """The compiled size of a rule (``facts``: the fact specs, for the per-value expansion)."""
-    count = 1
-    for fact in sorted(set(_list_refs(rule.where))):
-        spec = facts.get(fact)
-        count *= max(1, len(spec.values)) if spec is not None else 1
-        if count > MAX_VARIANTS:
-            return RuleCost(count, 0, 0)   # not compiled at all: too big already
+def pattern_size(rule: Rule) -> tuple[int, int]:
+    """Comparisons in the largest compiled pattern of ``rule`` and the deepest nesting: what
+    engine/language/limits.py computes from the IR (tests/test_limits.py compares the two)."""
     terms, depth = 0, 0
     for pattern in _patterns(rule, {}):
         for body in pattern.values():
-            n, d = _size(body, 0)
+            n, d = tree_size(body, 0)
             terms, depth = max(terms, n), max(depth, d)
-    return RuleCost(count, terms, depth)
-
-
-def _size(term: Any, depth: int) -> tuple[int, int]:
-    if isinstance(term, dict) and any(k in ("$and", "$or") for k in term):
-        total, deepest = 0, depth
-        for key, items in term.items():
-            if key in ("$and", "$or"):
-                for item in items:
-                    n, d = _size(item, depth + 1)
-                    total, deepest = total + n, max(deepest, d)
-        return total, deepest
-    return 1, depth
+    return terms, depth
 
 
 def _variants(rule: Rule, rulebase: RuleBase) -> list[tuple[str, dict[str, Any]]]:
     variants: list[tuple[str, dict[str, Any]]] = [("", {})]
-    for fact in sorted(set(_list_refs(rule.where))):
+    for fact in sorted(set(list_refs(rule.where))):
         values = rulebase.facts[fact].values
         variants = [(f"{suffix}{VARIANT_SEP}{value}", {**bound, fact: value})
                     for suffix, bound in variants for value in values]

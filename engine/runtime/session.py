@@ -47,6 +47,7 @@ from engine.runtime.compiler import (
     plan_pattern,
     rule_id_of,
 )
+from engine.runtime.firing import Firing
 
 _DURABLE_LOCK = threading.RLock()   # one lock for the whole C core: concurrent calls segfault
 _NAME_COUNTER = itertools.count()   # a ruleset name can be registered only once per process
@@ -55,16 +56,6 @@ _scanstring: Any = json.decoder.scanstring  # type: ignore[attr-defined]  # C-ac
 _SID_MARK = "\x01"                  # a placeholder for the session id in the serialised facts ...
 _SID_TEXT = '"sid": "\\u0001"'      # ... as json.dumps writes it: only our own "sid" key can produce this
 _ENTRY_PATTERN = '"e":{'             # how the C core frames the joined entry in a match (our JSON has ': ')
-
-
-@dataclass(frozen=True)
-class Firing:
-    """One rule that fired: which, the ctx fact it matched, and the catalog entry it joined (if any)."""
-
-    rule_id: str
-    ctx: Mapping[str, Any]
-    entry_id: str | None
-    plan: tuple[tuple[str, Any], ...] = ()   # the plan-attribute values it matched, (axis, value) by axis
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ from typing import Any
 
 from engine.decide.tally import format_value
 from engine.errors import ConstraintError, Problem, RuleFileError
-from engine.explain.recommendation import Recommendation
 from engine.language.ir import Location, Rule, RuleBase
 from engine.language.loader import load_rules
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 from engine.tools.scenarios import load_scenarios, scenario_constraints
 
 CHOICES = ("tool", "method", "gpu", "platform", "workflow", "export", "serve", "merge")

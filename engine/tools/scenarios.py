@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConstraintError, Problem, RuleFileError
-from engine.explain.recommendation import Recommendation
 from engine.language.ir import RuleBase
 from engine.language.loader import PROJECT_ROOT
 from engine.language.schema import check_shape
 from engine.language.yamlsource import Document, iter_yaml_files, read_yaml
 from engine.pipeline import Engine
+from engine.render.views import Report as Recommendation
 
 _CHOICES = ("tool", "method", "gpu", "sharding", "platform", "tier", "workflow", "export", "serve", "merge")
 

@@ -19,10 +19,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from engine.errors import ConstraintError, Problem, RenderError, RuleFileError, TuneplanError
-from engine.explain.recommendation import Recommendation
 from engine.inputs.facts import constraint_specs
 from engine.language.ir import RuleBase
 from engine.language.loader import load_rules
+from engine.render.views import Report as Recommendation
 from engine.tools.isolate import DEFAULT_MEMORY_MIB, Limits
 from engine.web.workspace import RefusedPathError, Workspace, sha256_text
 

@@ -20,11 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the script for the whole command line."""
+    """Print the script for the whole command line (``args.build_parser``: the CLI's parser builder)."""
     import shtab
 
-    from engine.cli.main import build_parser
     from engine.language.loader import load_rules
 
-    sys.stdout.write(shtab.complete(build_parser(load_rules(args.rules)), shell=args.shell))
+    sys.stdout.write(shtab.complete(args.build_parser(load_rules(args.rules)), shell=args.shell))
     return 0
