@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from engine.decide.planner import describe
+from engine.decide.comparisons import describe
 from engine.decide.records import Effect, Plan, Rejection, Setup
 from engine.decide.search import Outcome, Planner
 from engine.decide.tally import DecisionResult, format_value, render_template, tally

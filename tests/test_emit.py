@@ -204,11 +204,11 @@ def test_a_generic_model_is_a_fill_in_not_an_invented_id() -> None:
 
 
 def test_a_tool_without_a_template_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.tools.emit
+    import engine.tools.emit.files
 
     rec = _recommend({"model": "llama-3.1-8b", "tool": "torchtune", "method": "lora"})
-    real = engine.tools.emit.tool_entry
-    monkeypatch.setattr(engine.tools.emit, "tool_entry", lambda rb, tool: None if tool == "torchtune" else real(rb, tool))
+    real = engine.tools.emit.files.tool_entry
+    monkeypatch.setattr(engine.tools.emit.files, "tool_entry", lambda rb, tool: None if tool == "torchtune" else real(rb, tool))
     with pytest.raises(EmitError) as info:
         emit(rec)
     assert "no config template for tool 'torchtune'" in str(info.value) and "axolotl" in str(info.value)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from devtools.reference_planner import plan_tests_hold, python_effects, reference
 from engine.decide import space
-from engine.decide.planner import describe
+from engine.decide.comparisons import describe
 from engine.inputs.facts import normalise
 from engine.pipeline import Engine
 from engine.render.views import Report as Recommendation

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.decide import space
+from engine.decide.comparisons import PlanResult
 from engine.decide.objective import objective_for
-from engine.decide.planner import Estimates, Grid, OfferFacts, PlanResult, Space, plan_grid
+from engine.decide.planner import Estimates, Grid, OfferFacts, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
 from engine.decide.tally import render_template
 from engine.estimate import hardware, memory

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from engine.decide.planner import scoring_effects
+from engine.decide.comparisons import scoring_effects
 from engine.decide.records import Effect, Plan, Rejection
 from engine.decide.search import Outcome
 from engine.decide.space import pins

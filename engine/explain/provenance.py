@@ -118,7 +118,7 @@ def _add_hardware_selection(g: nx.DiGraph, rec: Recommendation, add_fact: Any) -
     plan, planning = rec.plan, rec.planning
     if plan is None or planning is None:
         return
-    from engine.decide.planner import describe
+    from engine.decide.comparisons import describe
 
     objective = planning.objective
     node = _check_node(g, "planner", "plan",

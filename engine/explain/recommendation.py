@@ -17,7 +17,7 @@ from engine.runtime.firing import Firing
 if TYPE_CHECKING:
     import networkx as nx
 
-    from engine.decide.planner import PlanResult
+    from engine.decide.comparisons import PlanResult
     from engine.decide.records import Plan
     from engine.estimate.memory import ModelShape
 

@@ -3,6 +3,10 @@ server and the HTTP layer (engine/web/server.py) stays a thin shell around ``Web
 
 Every answer is JSON, SVG, markdown or a static file; every error is JSON ``{"error", "problems"}``
 with a status that says whose fault it is (4xx the request's, 500 a bug, reported without a traceback).
+
+Longer than 400 lines because ``WebApp`` is the route table: one short method per endpoint (recommend, graph,
+markdown, emit, schema, the editor's rules/file/check/lint/diff/save), each a few lines over the library, and
+splitting the class would scatter the one place that says what the server answers and how it refuses.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import logging
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from engine.language.ir import RuleBase
 from engine.language.loader import load_rules
 from engine.render.views import Report as Recommendation
 from engine.tools.isolate import DEFAULT_MEMORY_MIB, Limits
+from engine.web.http import ApiError, Request, Response, flag, query_value
 from engine.web.workspace import RefusedPathError, Workspace, sha256_text
 
 log = logging.getLogger("engine.web")
@@ -36,53 +40,6 @@ STATIC_FILES = {  # URL path -> (package file, content type); a fixed map, so no
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
 }
-
-
-class ApiError(Exception):
-    """A request the API refuses: HTTP status, a message, and the problems behind it (if any)."""
-
-    def __init__(self, status: int, message: str, problems: list[dict[str, Any]] | None = None,
-                 **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.problems = problems or []
-        self.extra = extra
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON body of the error answer."""
-        return {"error": self.message, "problems": self.problems, **self.extra}
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the HTTP layer hands over: method, path, query (one value per name), body and the origin to
-    link back to (``http://host:port``)."""
-
-    method: str
-    path: str
-    query: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    base_url: str = ""
-
-
-@dataclass(frozen=True)
-class Response:
-    """Status, content type and body; ``headers`` adds to the HTTP layer's defaults."""
-
-    status: int
-    content_type: str
-    body: bytes
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, data: Any, status: int = 200) -> Response:
-        """A JSON answer."""
-        return cls(status, "application/json", json.dumps(data, ensure_ascii=False, default=str).encode())
-
-    def data(self) -> Any:
-        """The decoded JSON body (for tests and scripts)."""
-        return json.loads(self.body)
 
 
 def problem_dict(problem: Problem, workspace: Workspace, copy_root: Path | None = None) -> dict[str, Any]:
@@ -266,7 +223,7 @@ class WebApp:
         from engine.render.dot import dot_to
 
         rec = self._recommendation(constraints)
-        query = urlencode(sorted((k, _query_value(v)) for k, v in constraints.items() if v is not None))
+        query = urlencode(sorted((k, query_value(v)) for k, v in constraints.items() if v is not None))
         graph_url = f"/api/graph.svg?{query}"
         out: dict[str, Any] = {
             "recommendation": rec.to_dict(),
@@ -289,12 +246,12 @@ class WebApp:
     def recommend_post(self, request: Request) -> Response:
         """Constraints (a JSON object of fact → value) → the recommendation, its markdown and SVG graph."""
         constraints = self._json_body(request)
-        return Response.json(self._recommend(constraints, request.base_url, svg=_flag(request, "svg", True)))
+        return Response.json(self._recommend(constraints, request.base_url, svg=flag(request, "svg", True)))
 
     def recommend_get(self, request: Request) -> Response:
         """The same as POST, with the constraints in the query string (the page's shareable URL)."""
         constraints = {k: v for k, v in request.query.items() if k != "svg" and v != ""}
-        return Response.json(self._recommend(constraints, request.base_url, svg=_flag(request, "svg", True)))
+        return Response.json(self._recommend(constraints, request.base_url, svg=flag(request, "svg", True)))
 
     def recommend_markdown(self, request: Request) -> Response:
         """The recommendation as a markdown file to download."""
@@ -483,20 +440,3 @@ class WebApp:
         from engine.web.openapi import openapi_document
 
         return Response.json(openapi_document())
-
-
-def _flag(request: Request, name: str, default: bool) -> bool:
-    value = request.query.get(name)
-    if value is None:
-        return default
-    if value.lower() in ("1", "true", "yes"):
-        return True
-    if value.lower() in ("0", "false", "no"):
-        return False
-    raise ApiError(400, f"query parameter {name!r} must be true or false")
-
-
-def _query_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)

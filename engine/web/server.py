@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from engine.web.api import Request, Response, WebApp
+from engine.web.api import WebApp
+from engine.web.http import Request, Response
 
 log = logging.getLogger("engine.web")
 
