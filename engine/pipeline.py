@@ -19,6 +19,7 @@ from engine.decide.tally import DecisionResult, format_value, render_template, t
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.estimate import hardware, memory
+from engine.explain.advisories import engine_warning
 from engine.explain.recommendation import Advisory, Estimate, TraceStep
 from engine.inputs.facts import normalise
 from engine.inputs.modelconfig import ConfigShape
@@ -209,7 +210,7 @@ class _Run:
         return warnings
 
     def _warn(self, warning_id: str, message: str, source: str, level: str = "warning", rule: str = "") -> None:
-        self.warnings.append(Advisory(warning_id, message, source, rule, level))
+        self.warnings.append(Advisory(engine_warning(warning_id), message, source, rule, level))
 
     def _set(self, name: str, value: Any, how: str) -> None:
         self.ctx[name] = value

@@ -82,3 +82,18 @@ def test_a_fifo_or_a_link_out_as_profile_is_refused_without_blocking(tmp_path: P
     doc = Document(str(tmp_path / "s.yaml"), {"scenarios": []}, {})
     _, problems = profile_path(doc, 0, {"profile": os.path.relpath(fifo, PROJECT_ROOT)})
     assert problems   # outside the project, and never opened (opening a FIFO would block)
+
+
+def test_an_expected_warning_that_nothing_can_raise_is_named_so(rulebase: RuleBase, tmp_path: Path) -> None:
+    """A misspelt warning id in `expect: warnings` cannot pass by accident as "not raised": engine warnings come
+    from their registry (engine/explain/advisories.py), rule warnings from the rules' `warn:` actions."""
+    from engine.pipeline import Engine
+    from engine.tools.scenarios import run_scenario
+
+    path = tmp_path / "s.yaml"
+    path.write_text("scenarios:\n  - name: misspelt\n    constraints: {model: llama-3.1-8b, train_hours: 20, budget_usd: 1}\n"
+                    "    expect: {warnings: [over-budget-plna, warn-over-budget]}\n", encoding="utf-8")
+    ((doc, index, scenario),) = load_scenarios([path])
+    result = run_scenario(Engine.for_rules(), doc, index, scenario)
+    assert result.failures == ["warnings: 'over-budget-plna' is no warning of the engine or the rules "
+                               "(did you mean 'over-budget-plan'?)"]

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConstraintError, Problem, RuleFileError
+from engine.explain.advisories import ENGINE_WARNINGS
 from engine.language.ir import RuleBase
 from engine.language.loader import PROJECT_ROOT
 from engine.language.schema import check_shape
+from engine.language.suggest import did_you_mean
 from engine.language.yamlsource import Document, iter_yaml_files, read_yaml
 from engine.pipeline import Engine
 from engine.render.views import Report as Recommendation
@@ -171,7 +173,10 @@ def _not_fired(rec: Recommendation, data: dict[str, Any], fired: set[str], key: 
 
 def _warnings(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
     warned = {w["id"] for w in data["warnings"]}
-    return [f"warnings: expected '{w}', got {', '.join(sorted(warned)) or 'none'}" for w in value if w not in warned]
+    known = set(ENGINE_WARNINGS) | {a.warning for r in rec.rulebase.rules() for a in r.actions if a.kind == "warn"}
+    return [f"warnings: '{w}' is no warning of the engine or the rules{did_you_mean(w, known)}" if w not in known
+            else f"warnings: expected '{w}', got {', '.join(sorted(warned)) or 'none'}"
+            for w in value if w not in warned]
 
 
 def _within_budget(rec: Recommendation, data: dict[str, Any], fired: set[str], key: str, value: Any) -> list[str]:
