@@ -110,3 +110,17 @@ def test_a_long_module_without_a_reason_is_found(tmp_path: Path) -> None:
     (tmp_path / "engine").mkdir()
     (tmp_path / "engine" / "long.py").write_text('"""Long."""\n' + "x = 1\n" * MAX_LINES, encoding="utf-8")
     assert _long_modules(tmp_path / "engine") == [f"engine/long.py: {MAX_LINES + 1} lines"]
+
+
+def test_the_architecture_page_lists_the_layers_of_the_contract() -> None:
+    """docs/architecture.md's layer table, top to bottom, is the import contract's list."""
+    import re
+    import tomllib
+
+    contract = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    (layers,) = [c["layers"] for c in contract["contracts"] if c["id"] == "layers"]
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = page.split("<!-- layers:", 1)[1].split("\n\n", 1)[0].splitlines()[3:]
+    documented = [" | ".join(re.sub(r"[/`]|\.py$", "", name.strip()).removesuffix(".py")
+                             for name in row.split("|")[1].split("·")) for row in table]
+    assert documented == [" | ".join(p.strip() for p in layer.split("|")) for layer in layers]
