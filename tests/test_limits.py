@@ -142,3 +142,14 @@ def test_the_sizes_of_any_condition_are_its_compiled_sizes(when: Condition, wher
     for rule in (replace(joined, when=when, where=where), replace(planned, when=when), replace(joined, when=None)):
         cost = rule_cost(rule, rulebase.facts)
         assert (cost.terms, cost.depth) == pattern_size(rule)
+
+
+@pytest.mark.parametrize("where", ["{id: {in: null}}", "{}"])
+def test_a_misshapen_or_empty_where_is_a_located_problem_not_a_crash(tmp_path: Path, where: str) -> None:
+    """Found by tests/test_fuzz.py: `in: null` crashed the size check and `where: {}` (an empty all) the IR walk,
+    where the schema had already said what is wrong."""
+    rule = (f"  - id: odd-where\n    description: odd\n    for: tools\n    where: {where}\n"
+            f"    then: {{score: {{tool: 1}}}}\n    because: odd\n")
+    with pytest.raises(RuleFileError) as info:
+        load_rules(_rules_with(tmp_path, rule))
+    assert [p.file.endswith("big.yaml") and p.line == 9 for p in info.value.problems] == [True]

@@ -70,7 +70,7 @@ def rule_cost(rule: Rule, facts: Mapping[str, Any]) -> RuleCost:
     for conditions in patterns:      # each pattern: its kind test and its conditions, in one $and when several
         sizes = [_size(c, negate=False, depth=1 if conditions else 0) for c in conditions]
         terms = max(terms, 1 + sum(n for n, _ in sizes))
-        depth = max(depth, 1 if conditions else 0, *(d for _, d in sizes))
+        depth = max([depth, 1 if conditions else 0, *(d for _, d in sizes)])
     return RuleCost(count, terms, depth)
 
 
@@ -102,4 +102,4 @@ def _size(cond: Condition, *, negate: bool, depth: int) -> tuple[int, int]:
     if len(cond.items) == 1:
         return _size(cond.items[0], negate=negate, depth=depth)
     sizes = [_size(item, negate=negate, depth=depth + 1) for item in cond.items]
-    return sum(n for n, _ in sizes), max(depth, *(d for _, d in sizes))
+    return sum(n for n, _ in sizes), max([depth, *(d for _, d in sizes)])   # `where: {}` is an empty all

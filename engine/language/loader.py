@@ -441,6 +441,13 @@ class _Loader:
                                                            "(the order of plans for priorities no entry lists)"))
 
     # -- rule sets -----------------------------------------------------------------------------
+    def _check_size(self, doc: Document, index: int, rule: Rule, facts: Mapping[str, FactSpec]) -> None:
+        """A rule past the C core's safe sizes is a problem at the rule (a misshapen file's sizes mean nothing:
+        the schema has said what is wrong)."""
+        if doc.file not in self.misshapen:
+            for problem in rule_cost(rule, facts).problems():
+                self.problems.append(doc.problem(("rules", index), f"rule '{rule.id}': {problem}"))
+
     def _build_rulesets(self, docs: list[Document], facts: Mapping[str, FactSpec],
                         catalogs: Mapping[str, Catalog]) -> list[RuleSet]:
         rulesets: list[RuleSet] = []
@@ -480,8 +487,7 @@ class _Loader:
                         raise
                     rule = None
                 if rule is not None:
-                    for problem in rule_cost(rule, facts).problems():
-                        self.problems.append(doc.problem(("rules", i), f"rule '{rule_id}': {problem}"))
+                    self._check_size(doc, i, rule, facts)
                     rules.append(rule)
             rulesets.append(RuleSet(name, stage, str(data.get("description", "")), str(data.get("source", "")),
                                     doc.file, tuple(rules)))
