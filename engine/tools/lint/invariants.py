@@ -29,7 +29,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     ),
     Invariant(
         ("tool", "chosen_tool"),
-        lambda w: w["tool"] is None or w["chosen_tool"] == w["tool"],
+        lambda w: w["tool"] is None or w["chosen_tool"] in (None, w["tool"]),
         "a pinned tool is the chosen tool",
     ),
     Invariant(
