@@ -14,7 +14,8 @@ from typing import Any
 
 from engine.decide.comparisons import describe
 from engine.decide.records import Effect, Plan, Rejection, Setup
-from engine.decide.search import Outcome, Planner
+from engine.decide.search import ESTIMATE_INPUTS, Outcome, Planner
+from engine.decide.space import PINNABLE
 from engine.decide.tally import DecisionResult, format_value, render_template, tally
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.errors import ConstraintError, Problem, RuleFileError
@@ -33,6 +34,16 @@ from engine.runtime.session import DurableRuntime
 
 REFERENCE_DATE = dt.date(2026, 11, 28)   # the date golden files and committed diagrams are drawn as of
 PRICE_STALE_DAYS = 365
+# Constraint facts the engine reads itself, not through the rules: the pins (decide/space.py PINNABLE), the
+# estimators' inputs (decide/search.py ESTIMATE_INPUTS) and those read by name below, in the planner and in the
+# objective. `tuneplan lint` reports a constraint fact that neither a rule nor this set reads (unused-fact);
+# tests/test_lint_registry.py checks it against every facts[...] / facts.get(...) of the engine.
+ENGINE_READS = frozenset({*PINNABLE, *ESTIMATE_INPUTS, "model", "model_params_b", "owned_gpu", "owned_gpu_count",
+                          "budget_usd", "train_hours", "dataset_tokens", "epochs", "preemptible_ok", "priority"})
+# Catalogs the engine reads by name besides the plan axes', the decisions' and the catalog facts': the
+# estimators' (_estimator_inputs), the objective (decide/objective.py), citations (explain/cite.py) and the tools'
+# configuration templates (tools/emit.py). lint reports any other catalog no rule joins (unused-catalog).
+ENGINE_CATALOGS = frozenset({"memory", "models", "gpus", "objective", "citations", "tool-configs"})
 
 
 @dataclass

@@ -400,3 +400,107 @@ def test_the_shipped_rules_are_lint_clean(rulebase: RuleBase) -> None:
     by whom: read_by); no price is stale since the catalog refresh."""
     findings = lint_rulebase(rulebase, gaps=False)
     assert [f.lint_id for f in findings] == []
+
+
+def test_gap_no_fit_and_gap_pinned_on_the_shipped_rules(rulebase: RuleBase) -> None:
+    """The shipped rules leave no plan only where the model cannot fit, or where a pin rules every plan out."""
+    findings = [f for f in lint_rulebase(rulebase, gap_samples=300) if f.lint_id.startswith("gap")]
+    assert sorted(f.lint_id for f in findings) == ["gap-no-fit", "gap-pinned"]
+    no_fit, pinned = sorted(findings, key=lambda f: f.lint_id)
+    assert str(no_fit).startswith("rules/sets/gpu.yaml:1:1: [warning] gap-no-fit: -: no plan remains for ")
+    assert "e.g. method=full, model=gpt-oss-120b: no option is chosen; the model does not fit in memory" in str(no_fit)
+    assert str(pinned).startswith("rules/sets/gpu.yaml:1:1: [warning] gap-pinned: -: no plan remains for ")
+    assert "e.g. gpu_count=9, model=gemma-2-9b: no option is chosen, although the user pinned it" in str(pinned)
+
+
+CLI_TEAMS = """  - id: seeded-cli-teams
+    description: Teams on the command line get no tool at all.
+    when: {team: true, interface: cli}
+    then: {exclude: {tool: [unsloth, axolotl, llama-factory, torchtune, trl]}}
+    because: "no tool for command-line teams"
+"""
+
+
+def test_gap_explained_when_a_rule_warns_critically(rules_copy: Path) -> None:
+    (rules_copy / "sets" / "seeded-warn.yaml").write_text(
+        """ruleset: seeded-warn
+stage: delivery
+description: A critical warning for the seeded gap.
+source: tests/test_lint.py
+rules:
+  - id: seeded-warn-cli-teams
+    description: Say why command-line teams get no plan.
+    when: {team: true, interface: cli}
+    then:
+      warn: {id: seeded-no-tool, level: critical, message: "no tool serves command-line teams"}
+    because: "command-line team"
+""", encoding="utf-8")
+    rb = seed(rules_copy, CLI_TEAMS)
+    explained = [f for f in lint_rulebase(rb, gap_samples=300)
+                 if f.lint_id.startswith("gap") and "seeded-cli-teams" in f.rules]
+    assert [f.lint_id for f in explained] == ["gap-explained"]
+    assert str(explained[0]).startswith(f"{where(rules_copy)}:6:5: [warning] gap-explained: seeded-cli-teams: ")
+    assert str(explained[0]).endswith(
+        "every option is excluded by rules; a rule tells the user why with a critical warning (fix: nothing to do "
+        "unless these constraints should be supported)"
+    )
+
+
+def test_unreachable_option(rules_copy: Path) -> None:
+    rb = seed(
+        rules_copy,
+        """  - id: seeded-no-torchtune-for-teams
+    description: Teams do not get torchtune.
+    when: {team: true}
+    then: {exclude: {tool: [torchtune]}}
+    because: "team"
+  - id: seeded-no-torchtune-alone
+    description: Nor does anyone else.
+    when: {team: false}
+    then: {exclude: {tool: [torchtune]}}
+    because: "alone"
+""",
+    )
+    found = [f for f in lint_rulebase(rb, gaps=False) if f.lint_id == "unreachable-option"]
+    assert len(found) == 1, found
+    # every rule that can take torchtune away is named, the seeded pair among them
+    assert {"seeded-no-torchtune-alone", "seeded-no-torchtune-for-teams"} <= set(found[0].rules)
+    assert str(found[0]).startswith(f"{rules_copy / 'catalog' / 'tools.yaml'}:")
+    assert str(found[0]).endswith(
+        ": tool option 'torchtune' is excluded in every situation, so it is never chosen (fix: narrow the "
+        "excluding rules, or delete the entry if it is kept only for reference)"
+    )
+
+
+def test_unused_catalog_unless_it_says_who_reads_it(rules_copy: Path) -> None:
+    spare = rules_copy / "catalog" / "spare.yaml"
+    body = "description: Nobody reads this.\nsource: tests/test_lint.py\nentries:\n  - {id: a, source: here}\n"
+    spare.write_text("catalog: spare\n" + body, encoding="utf-8")
+    assert findings_of(load_rules(rules_copy), "unused-catalog") == [
+        f"{spare}:1:1: [warning] unused-catalog: -: catalog 'spare' (1 entries) is read by no rule, fact, "
+        "decision or the engine (fix: join it in a rule ('for: spare'), keep it outside rules/catalog, or say who "
+        "reads it ('read_by: ...'))"
+    ]
+    spare.write_text("catalog: spare\nread_by: people\n" + body, encoding="utf-8")
+    assert findings_of(load_rules(rules_copy), "unused-catalog") == []
+
+
+def test_a_pinned_tool_without_a_plan_is_a_possible_world(rules_copy: Path) -> None:
+    """The pipeline sets chosen_tool only with a plan, so a pinned tool with chosen_tool absent happens (the
+    invariant once said the pinned tool is always chosen, and lint called this rule never-fires)."""
+    (rules_copy / "sets" / "seeded-warn.yaml").write_text(
+        """ruleset: seeded-warn
+stage: delivery
+description: A warning for a pinned tool that leaves no plan.
+source: tests/test_lint.py
+rules:
+  - id: seeded-pinned-tool-no-plan
+    description: A pinned tool left without a plan.
+    when: {tool: {exists: true}, chosen_tool: {exists: false}}
+    then:
+      warn: {id: seeded-pinned-tool-no-plan, level: warning, message: "no plan with the pinned tool"}
+    because: "pinned tool, no plan"
+""", encoding="utf-8")
+    rb = load_rules(rules_copy)
+    assert [str(f) for f in lint_rulebase(rb, gaps=False) if "seeded-pinned-tool-no-plan" in f.rules] == []
+    assert findings_of(rb, "never-fires") == []

@@ -19,8 +19,6 @@ NEEDS_RULES = False
 
 def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) -> None:
     """Rules directories and the checks' options."""
-    from engine.tools.lint import LINTS
-
     parser.add_argument("paths", nargs="*", help="rules directories (default: the project's rules/)")
     parser.add_argument(
         "--today", metavar="YYYY-MM-DD", help="date prices are aged against (default: the engine's)"
@@ -40,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser, rulebase: RuleBase | None) ->
         action="append",
         default=[],
         metavar="ID",
-        choices=sorted(LINTS),
-        help="skip findings of this check (repeatable), e.g. --ignore overlap",
+        help="skip findings of this lint id (repeatable), e.g. --ignore overlap; the ids are listed in "
+        "docs/expert-tools.md",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -51,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.language.loader import load_rules
     from engine.tools.lint import has_errors, lint_rulebase
 
+    ignored = _ignored(args.ignore)
     today = None
     if args.today:
         try:
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.paths or [None]:
         rulebase = load_rules(path)
         findings.extend(lint_rulebase(rulebase, today=today, gaps=not args.no_gaps, gap_samples=args.samples))
-    findings = [f for f in findings if f.lint_id not in set(args.ignore)]
+    findings = [f for f in findings if f.lint_id not in ignored]
     if args.format == "json":
         print(json.dumps([asdict(f) for f in findings], indent=2, ensure_ascii=False))
     else:
@@ -72,3 +71,15 @@ def run(args: argparse.Namespace) -> int:
     detail = f" ({', '.join(f'{k} {v}' for k, v in sorted(by_id.items()))})" if by_id else ""
     print(f"lint: {counts['error']} error(s), {counts['warning']} warning(s){detail}", file=sys.stderr)
     return 1 if has_errors(findings) else 0
+
+
+def _ignored(ids: list[str]) -> frozenset[str]:
+    """The --ignore ids, each a registered lint id; an unknown one is a usage error with the closest id."""
+    from engine.language.suggest import did_you_mean
+    from engine.tools.lint import REGISTRY
+
+    for lint_id in ids:
+        if lint_id not in REGISTRY:
+            raise UsageError(f"--ignore: unknown lint id {lint_id!r}{did_you_mean(lint_id, REGISTRY)}; "
+                             f"the ids are: {', '.join(sorted(REGISTRY))}")
+    return frozenset(ids)
