@@ -243,3 +243,11 @@ def test_no_rendered_output_shows_none_or_an_unfilled_placeholder(raw: dict[str,
     for text in (rec.to_text(), rec.to_markdown(), rec.to_dot(), *strings):
         assert not re.search(r"\bNone\b", text), text[:300]
         assert not re.search(r"(?<![\w)])\?(?![\w=])|\{[a-z_.]+\}", text), text[:300]
+
+
+def test_a_decision_name_outside_the_registry_is_an_error_not_no_choice(engine: Engine) -> None:
+    rec = engine.recommend({"model": "llama-3.1-8b"})
+    assert rec.choice("tool") is not None and rec.choice("serve") is not None
+    for misspelt in ("tol", "serving"):
+        with pytest.raises(KeyError, match="unknown decision"):
+            rec.choice(misspelt)

@@ -117,7 +117,9 @@ class Recommendation:
 
     def choice(self, decision: str) -> str | None:
         """The chosen option id of a decision (a plan decision is read off the plan, without building the
-        comparisons behind it)."""
+        comparisons behind it). A name the decision registry does not hold is an error, not "no choice"."""
+        if decision not in DECISIONS:
+            raise KeyError(f"unknown decision {decision!r}; decisions: {', '.join(DECISIONS)}")
         if decision in PLAN_DECISIONS:
             return str(self.plan.get(decision)) if self.plan is not None else None
         result = self.decisions.get(decision)
@@ -127,7 +129,6 @@ class Recommendation:
         """The display name of an option."""
         if option is None:
             return "none"
-        from engine.language.decisions import DECISIONS
         entry = self.rulebase.catalogs[DECISIONS[decision].catalog].by_id(option)
         return str(entry.get("name", option)) if entry else option
 
