@@ -37,7 +37,7 @@ PRICE_STALE_DAYS = 365
 # Constraint facts the engine reads itself, not through the rules: the pins (decide/space.py PINNABLE), the
 # estimators' inputs (decide/search.py ESTIMATE_INPUTS) and those read by name below, in the planner and in the
 # objective. `tuneplan lint` reports a constraint fact that neither a rule nor this set reads (unused-fact);
-# tests/test_lint_registry.py checks it against every facts[...] / facts.get(...) of the engine.
+# tests/tools/test_lint_registry.py checks it against every facts[...] / facts.get(...) of the engine.
 ENGINE_READS = frozenset({*PINNABLE, *ESTIMATE_INPUTS, "model", "model_params_b", "owned_gpu", "owned_gpu_count",
                           "budget_usd", "train_hours", "dataset_tokens", "epochs", "preemptible_ok", "priority"})
 # Catalogs the engine reads by name besides the plan axes', the decisions' and the catalog facts': the

@@ -69,7 +69,7 @@ apt_install() {
 # Graphviz's `dot` draws .svg/.png graphs; .dot output works without it.
 command -v dot >/dev/null 2>&1 || apt_install graphviz "the .svg/.png decision graphs"
 
-# The browser tests (tests/test_web_e2e.py) drive Debian's Chromium through Playwright; Playwright's own
+# The browser tests (tests/web/test_web_e2e.py) drive Debian's Chromium through Playwright; Playwright's own
 # browser download is not used. Without Chromium those tests skip and say why.
 # TUNEPLAN_BROWSER_TESTS=0 skips both the install and those tests (pytest reports them as skipped).
 if [ "$EXTRAS" = "test" ] && [ ! -x /usr/bin/chromium ]; then

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # The checked-rules cache of the test run (and of every command it starts) lives in a folder of its own,
-# never in the user's ~/.cache; tests/test_rulecache.py checks the cache itself.
+# never in the user's ~/.cache; tests/language/test_rulecache.py checks the cache itself.
 os.environ["TUNEPLAN_CACHE_DIR"] = tempfile.mkdtemp(prefix="tuneplan-test-cache-")
 
 from engine import load_rules

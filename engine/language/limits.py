@@ -1,6 +1,6 @@
 """What one rule may cost durable-rules' C core, measured on the IR (the loader reports a rule past a limit
 with its location). The sizes are those of the rule's compiled patterns (engine/runtime/compiler.py builds
-them; tests/test_limits.py checks that the two agree on every rule).
+them; tests/language/test_limits.py checks that the two agree on every rule).
 
 Issue 17 measured on durable-rules 2.0.28: an `any` of 61 comparisons, 256 branches, nesting 20 deep, an `in`
 of 512 values crashed or hung the C core, as did one rule expanding into tens of thousands of variants. The

@@ -93,7 +93,7 @@ def rule_id_of(rule_name: str) -> str:
 
 def pattern_size(rule: Rule) -> tuple[int, int]:
     """Comparisons in the largest compiled pattern of ``rule`` and the deepest nesting: what
-    engine/language/limits.py computes from the IR (tests/test_limits.py compares the two)."""
+    engine/language/limits.py computes from the IR (tests/language/test_limits.py compares the two)."""
     terms, depth = 0, 0
     for pattern in _patterns(rule, {}):
         for body in pattern.values():

@@ -14,7 +14,7 @@ from engine.pipeline import Engine
 from engine.render.data import recommendation_dict
 from engine.tools.listing import sources_document, table
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPENABLE = re.compile(r"https?://|LLM fine-tuning book|\b[a-z0-9-]+(\.[a-z0-9-]+)+/\S|\b[\w.-]+/[\w.-]+ (README|docs|v\d)"
                       r"|\b[\w-]+/[\w.-]+ \S+\.(py|md|qmd|yaml|yml|json|rst)\b")
 PRIVATE = re.compile(r"domain-facts|seed 1\d\.\d|\bseed section\b")

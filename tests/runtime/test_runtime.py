@@ -65,7 +65,7 @@ def test_joined_plan_rule_carries_both_entry_and_plan_values(rulebase: RuleBase)
 
 
 def test_rule_on_two_plan_axes_fires_per_combination(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     shutil.copytree(root / "rules", tmp_path / "rules")
     shutil.copytree(root / "facts", tmp_path / "facts")
     (tmp_path / "rules" / "sets" / "extra.yaml").write_text("""\
@@ -121,7 +121,7 @@ def test_eight_threads_give_the_sequential_answers() -> None:
 
 
 def test_two_rule_bases_and_a_changed_one_coexist(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     shutil.copytree(root / "rules", tmp_path / "rules")
     shutil.copytree(root / "facts", tmp_path / "facts")
     facts = {"model_params_b": 13, "gpu_count": 4, "method": "lora"}

@@ -23,7 +23,7 @@ from engine.pipeline import Engine
 from engine.runtime.compiler import compile_rulebase
 from engine.runtime.session import DurableRuntime
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # TUNEPLAN_FUZZ_EXAMPLES=2000 for a longer hunt (random seed); the suite runs 60, derandomized.
 _EXAMPLES = int(os.environ.get("TUNEPLAN_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=_EXAMPLES, deadline=None, derandomize=_EXAMPLES <= 60, database=None,
@@ -80,7 +80,7 @@ BASE_RULESET: dict[str, Any] = {
     "ruleset": "fuzz",
     "stage": "plan",
     "description": "Rules built by the fuzzer.",
-    "source": "tests/test_fuzz.py",
+    "source": "tests/runtime/test_fuzz.py",
     "rules": [
         {"id": "fuzz-small-model", "description": "Small models suit Unsloth.",
          "when": {"model_params_b": {"lt": 14}, "experience": "beginner"},

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 Cli = Callable[..., tuple[int, str, str]]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_13b_on_four_gpus_excludes_unsloth_with_reason(cli: Cli) -> None:

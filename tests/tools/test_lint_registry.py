@@ -1,5 +1,5 @@
 """The lint registry and what lint derives: every lint id is registered once (level, description, family),
-documented in docs/expert-tools.md, produced by a test in tests/test_lint.py and accepted by --ignore; what
+documented in docs/expert-tools.md, produced by a test in tests/tools/test_lint.py and accepted by --ignore; what
 lint assumes the engine reads (engine/pipeline.py ENGINE_READS, ENGINE_CATALOGS) and guarantees (the
 invariants) is checked against the engine's code and behaviour, so the two cannot drift apart."""
 
@@ -22,7 +22,7 @@ from engine.tools.lint.findings import At, Lint, Registry
 from engine.tools.lint.invariants import INVARIANTS
 from engine.tools.lint.unused import catalogs_read, facts_read
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOC_ROW = re.compile(r"^\| `(?P<id>[a-z-]+)` \| (?P<level>error|warning) \| `(?P<family>[a-z_]+)` \| "
                      r"(?P<description>.+) \|$")
 
@@ -65,8 +65,8 @@ def _untested(text: str) -> list[str]:
 
 
 def test_every_registered_id_is_produced_by_a_test_case_in_test_lint() -> None:
-    """A new check cannot land without a seeded case: tests/test_lint.py names each id it makes lint find."""
-    text = (ROOT / "tests" / "test_lint.py").read_text(encoding="utf-8")
+    """A new check cannot land without a seeded case: tests/tools/test_lint.py names each id it makes lint find."""
+    text = (ROOT / "tests" / "tools" / "test_lint.py").read_text(encoding="utf-8")
     assert _untested(text) == []
     without = text.replace('"gap-explained"', "").replace("] gap-explained: ", "")
     assert _untested(without) == ["gap-explained"]   # the scan would notice a missing case

@@ -25,7 +25,7 @@ from engine.estimate.memory import (
     generic_shape,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "rules" / "catalog"
 CALIBRATION = ROOT / "tests" / "data" / "vram_h200_calibration.jsonl"
 KEBAB = re.compile(r"^[a-z0-9]+(?:[-.][a-z0-9]+)*$")

@@ -19,7 +19,7 @@ import pytest
 from engine.pipeline import Engine
 from engine.render.views import Report as Recommendation
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted((ROOT / "facts" / "profiles").glob("*.yaml"))
 _PRINT_DIGESTS = """
 import hashlib, json, sys

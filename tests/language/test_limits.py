@@ -20,7 +20,7 @@ from engine.language.operators import OPERATORS
 from engine.pipeline import Engine
 from engine.runtime.compiler import pattern_size
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _rules_with(tmp_path: Path, rule: str) -> Path:
@@ -146,7 +146,7 @@ def test_the_sizes_of_any_condition_are_its_compiled_sizes(when: Condition, wher
 
 @pytest.mark.parametrize("where", ["{id: {in: null}}", "{}"])
 def test_a_misshapen_or_empty_where_is_a_located_problem_not_a_crash(tmp_path: Path, where: str) -> None:
-    """Found by tests/test_fuzz.py: `in: null` crashed the size check and `where: {}` (an empty all) the IR walk,
+    """Found by tests/runtime/test_fuzz.py: `in: null` crashed the size check and `where: {}` (an empty all) the IR walk,
     where the schema had already said what is wrong."""
     rule = (f"  - id: odd-where\n    description: odd\n    for: tools\n    where: {where}\n"
             f"    then: {{score: {{tool: 1}}}}\n    because: odd\n")

@@ -21,7 +21,7 @@ import yaml
 from engine.estimate.memory import ModelShape
 from engine.pipeline import Engine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GIB = 2.0**30
 BF16 = 2.0      # bytes per bf16 weight
 NF4 = 0.5       # bytes per 4-bit weight, before the per-block scales

@@ -16,7 +16,7 @@ from engine.tools.lint import Finding, lint_rulebase
 SEEDED_HEAD = """ruleset: seeded
 stage: plan
 description: Mistakes seeded by tests.
-source: tests/test_lint.py
+source: tests/tools/test_lint.py
 rules:
 """
 
@@ -426,7 +426,7 @@ def test_gap_explained_when_a_rule_warns_critically(rules_copy: Path) -> None:
         """ruleset: seeded-warn
 stage: delivery
 description: A critical warning for the seeded gap.
-source: tests/test_lint.py
+source: tests/tools/test_lint.py
 rules:
   - id: seeded-warn-cli-teams
     description: Say why command-line teams get no plan.
@@ -474,7 +474,7 @@ def test_unreachable_option(rules_copy: Path) -> None:
 
 def test_unused_catalog_unless_it_says_who_reads_it(rules_copy: Path) -> None:
     spare = rules_copy / "catalog" / "spare.yaml"
-    body = "description: Nobody reads this.\nsource: tests/test_lint.py\nentries:\n  - {id: a, source: here}\n"
+    body = "description: Nobody reads this.\nsource: tests/tools/test_lint.py\nentries:\n  - {id: a, source: here}\n"
     spare.write_text("catalog: spare\n" + body, encoding="utf-8")
     assert findings_of(load_rules(rules_copy), "unused-catalog") == [
         f"{spare}:1:1: [warning] unused-catalog: -: catalog 'spare' (1 entries) is read by no rule, fact, "
@@ -492,7 +492,7 @@ def test_a_pinned_tool_without_a_plan_is_a_possible_world(rules_copy: Path) -> N
         """ruleset: seeded-warn
 stage: delivery
 description: A warning for a pinned tool that leaves no plan.
-source: tests/test_lint.py
+source: tests/tools/test_lint.py
 rules:
   - id: seeded-pinned-tool-no-plan
     description: A pinned tool left without a plan.

@@ -14,7 +14,7 @@ from engine.errors import EngineError
 from engine.pipeline import Engine
 
 Cli = Callable[..., tuple[int, str, str]]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _explode(exc: BaseException) -> Callable[..., object]:

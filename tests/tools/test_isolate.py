@@ -17,7 +17,7 @@ import pytest
 from engine.tools.isolate import IsolationError, Limits, run_isolated
 from engine.web import Request, WebApp
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _answer(x: int) -> dict[str, int]:

@@ -21,7 +21,7 @@ from engine.web.openapi import openapi_document
 from engine.web.server import TuneplanServer
 from engine.web.workspace import sha256_text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOOL_RULE = """    then: {score: {tool: 3}}
     because: "the seed's beginner workflow starts with {entry.name} on one GPU"
     source: seed 17.3.8 beginner workflow; takeaway 5"""

@@ -12,7 +12,7 @@ import pytest
 from engine import RuleFileError, load_rules
 from engine.tools.sweep import load_grid, render_dot, render_markdown, run_sweep
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRID = """fixed: {train_hours: 2}
 vary:
   model: [llama-3.2-1b, llama-3.1-8b, llama-3.1-70b]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engine.tools.diff import built_in_grid, diff_rules
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def narrow_speed_rule(rules_dir: Path) -> None:

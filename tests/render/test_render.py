@@ -16,8 +16,8 @@ from engine.cli.main import main
 from engine.pipeline import REFERENCE_DATE, Engine
 from engine.render.dot import render_dot
 
-ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 UPDATE = os.environ.get("TUNEPLAN_UPDATE_GOLDEN") == "1"   # regenerate with TUNEPLAN_UPDATE_GOLDEN=1
 
 

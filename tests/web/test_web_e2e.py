@@ -26,7 +26,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 from engine.pipeline import Engine  # noqa: E402 - after the skips
 from engine.web import make_server  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "out" / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -19,7 +19,7 @@ from engine.estimate.hardware import (
 )
 from engine.estimate.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
 
-CATALOG = Path(__file__).resolve().parents[1] / "rules" / "catalog"
+CATALOG = Path(__file__).resolve().parents[2] / "rules" / "catalog"
 
 
 def _entries(name: str) -> list[dict[str, Any]]:

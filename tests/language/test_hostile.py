@@ -19,8 +19,8 @@ from engine.inputs.facts import normalise
 from engine.language.ir import RuleBase
 from engine.language.yamlsource import MAX_FILE_BYTES
 
-ROOT = Path(__file__).resolve().parent.parent
-CORPUS = Path(__file__).resolve().parent / "corpus"
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text(encoding="utf-8"))
 Cli = Callable[..., tuple[int, str, str]]
 

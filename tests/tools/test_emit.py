@@ -22,7 +22,7 @@ from engine.pipeline import Engine
 from engine.render.views import Report as Recommendation
 from engine.tools.emit import FILL_IN, EmitError, documented_problems, emit, plan_values
 
-GOLDEN = Path(__file__).resolve().parent / "golden" / "emit"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "emit"
 UPDATE = os.environ.get("TUNEPLAN_UPDATE_GOLDEN") == "1"
 CASES: dict[str, dict[str, Any]] = {
     "axolotl-lora": {"model": "llama-3.1-8b", "tool": "axolotl", "method": "lora"},
