@@ -1,6 +1,7 @@
 """A plain reference search for checking the planner (the property tests and `make bench`): every candidate
-plan estimated, judged and compared one at a time, with the rules evaluated on the IR in Python rather than by
-durable-rules, and the objective computed from each plan's own numbers. Slow by design; never on the hot path."""
+plan estimated, judged and compared one at a time, with the rules evaluated on the IR in Python
+(engine/language/conditions.py) rather than by durable-rules, and the objective computed from each plan's own
+numbers. Slow by design; never on the hot path."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 from engine.decide import space
 from engine.decide.records import AXES, Plan
 from engine.estimate import hardware
-from engine.explain.whynot import entry_values, holds
+from engine.language.conditions import holds
 from engine.language.ir import RuleBase
-from engine.language.operators import comparison_holds
 
 if TYPE_CHECKING:
     from engine.explain.recommendation import Recommendation
@@ -21,13 +21,13 @@ if TYPE_CHECKING:
 
 def python_effects(rulebase: RuleBase, ctx: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     """(rule, decision, option, kind, points, plan tests) of every plan-stage rule whose when/where hold,
-    evaluated on the IR in Python (not by durable-rules)."""
+    evaluated on the IR by engine/language/conditions.py (not by durable-rules)."""
     out: list[tuple[Any, ...]] = []
     for rule in rulebase.rules_in_stage("plan"):
-        if not holds(rule.when, ctx, ctx):
+        if not holds(rule.when, ctx):
             continue
         if rule.join:
-            entries = [e for e in rulebase.catalogs[rule.join].entries if holds(rule.where, entry_values(e), ctx)]
+            entries = [e for e in rulebase.catalogs[rule.join].entries if holds(rule.where, ctx, entry=e)]
             targets: list[str | None] = [e.id for e in entries]
         else:
             targets = [None]
@@ -43,7 +43,7 @@ def python_effects(rulebase: RuleBase, ctx: Mapping[str, Any]) -> list[tuple[Any
 
 def plan_tests_hold(tests: tuple[Any, ...], values: Mapping[str, Any]) -> bool:
     """Whether a rule's plan: tests hold for a plan's values."""
-    return all(comparison_holds(c.op, values[c.subject], c.value) for c in tests)
+    return holds(tests, {}, plan=values)
 
 
 def reference(engine: Engine, facts: Mapping[str, Any], rec: Recommendation) -> tuple[tuple[Any, ...], Plan] | None:

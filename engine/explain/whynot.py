@@ -1,5 +1,6 @@
 """Why not: for an option that was not chosen, the rules that would have favoured it and the
-conditions they failed, with the actual values (evaluated on the IR in Python, not by the engine)."""
+conditions they failed, with the actual values (evaluated on the IR by engine/language/conditions.py, the
+Python evaluator that agrees with the compiled rules, not by the engine)."""
 
 from __future__ import annotations
 
@@ -7,25 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.decide.tally import format_value
+from engine.language.conditions import holds, subject_value
 from engine.language.decisions import DECISIONS
-from engine.language.ir import CatalogEntry, Comparison, Condition, FactRef, Group, Rule, RuleBase
-from engine.language.operators import OPERATORS, comparison_holds
-from engine.runtime.compiler import ENTRY_KEY
-
-
-def holds(cond: Condition | None, values: Mapping[str, Any], refs: Mapping[str, Any]) -> bool:
-    """Whether a condition holds for ``values`` (facts, or an entry's attributes); refs resolve {fact: x}."""
-    if cond is None:
-        return True
-    if isinstance(cond, Group):
-        if cond.kind == "all":
-            return all(holds(c, values, refs) for c in cond.items)
-        if cond.kind == "any":
-            return any(holds(c, values, refs) for c in cond.items)
-        return not holds(cond.items[0], values, refs)
-    expected = refs.get(cond.value.fact) if isinstance(cond.value, FactRef) else cond.value
-    actual = values.get(ENTRY_KEY if cond.subject == "id" and ENTRY_KEY in values else cond.subject)
-    return comparison_holds(cond.op, actual, expected)
+from engine.language.ir import CatalogEntry, Comparison, Condition, FactRef, Rule, RuleBase
+from engine.language.operators import OPERATORS
 
 
 def describe(cond: Comparison) -> str:
@@ -35,11 +21,11 @@ def describe(cond: Comparison) -> str:
 
 
 def failed(cond: Condition | None, values: Mapping[str, Any]) -> list[str]:
-    """The parts of a condition that fail, each with the actual value."""
-    if cond is None or holds(cond, values, values):
+    """The parts of a ``when`` that fail on the facts ``values``, each with the actual value."""
+    if cond is None or holds(cond, values):
         return []
     if isinstance(cond, Comparison):
-        actual = values.get(cond.subject)
+        actual = subject_value(cond, values)
         shown = "not given" if actual is None else format_value(actual)
         return [f"needs {describe(cond)} ({cond.subject} is {shown})"]
     if cond.kind == "all":
@@ -53,11 +39,6 @@ def _all_comparisons(cond: Condition) -> list[str]:
     if isinstance(cond, Comparison):
         return [describe(cond)]
     return [text for item in cond.items for text in _all_comparisons(item)]
-
-
-def entry_values(entry: CatalogEntry) -> dict[str, Any]:
-    """An entry's attributes as a condition reads them (its id under the compiled entry key)."""
-    return {**entry.attrs, ENTRY_KEY: entry.id}
 
 
 def missed_rules(rulebase: RuleBase, decision: str, option: str, ctx: Mapping[str, Any],
@@ -86,5 +67,5 @@ def _favours(rule: Rule, decision: str, option: str, entry: CatalogEntry | None,
         if action.option == option:
             return True
         if action.option is None and entry is not None and rule.join == entry.catalog:
-            return holds(rule.where, entry_values(entry), ctx)
+            return holds(rule.where, ctx, entry=entry)
     return False

@@ -103,3 +103,48 @@ def _size(cond: Condition, *, negate: bool, depth: int) -> tuple[int, int]:
         return _size(cond.items[0], negate=negate, depth=depth)
     sizes = [_size(item, negate=negate, depth=depth + 1) for item in cond.items]
     return sum(n for n, _ in sizes), max([depth, *(d for _, d in sizes)])   # `where: {}` is an empty all
+
+
+def where_problems(rule: Rule, catalog: Any) -> list[tuple[Comparison, str]]:
+    """Comparisons of ``where`` that durable-rules 2.0.28 cannot run as meant (tests/language/test_conditions.py
+    found each). Measured, a comparison with a ``{fact: x}`` operand crashes the process (free(): invalid
+    pointer) when the fact is not given, when the entry lacks the attribute under ``not`` or inside ``any``,
+    or when the attribute is a list. Safe are eq,
+    contains and lacks as tests of the ``where`` itself (in its top-level all, not inside any/not; the shipped
+    ``id: {eq: {fact: chosen_platform}}``): there a missing fact makes the test fail, as it must (contains/lacks
+    are expanded into one copy per value of the fact, and a missing fact matches no copy). Also refused: a
+    scalar comparison of an attribute some entry holds as a list, and contains/lacks of one some entry holds as
+    one value (there the C core answers otherwise than the rule means)."""
+    out: list[tuple[Comparison, str]] = []
+
+    def walk(cond: Condition | None, negated: bool, top: bool) -> None:
+        if cond is None:
+            return
+        if not isinstance(cond, Comparison):
+            for item in cond.items:
+                walk(item, negated != (cond.kind == "not"), top and cond.kind == "all")
+            return
+        held = [e.attrs.get(cond.subject) for e in getattr(catalog, "entries", ()) if cond.subject != "id"]
+        listed = any(isinstance(v, list) for v in held)
+        scalar = any(v is not None and not isinstance(v, list) for v in held)
+        listwise = cond.op in ("contains", "lacks")
+        if (listwise and scalar) or (not listwise and cond.op != "exists" and listed):
+            kind, does, instead = ("one value", "tests a list", "eq") if listwise else \
+                ("a list", "compares one value", "contains or lacks")
+            out.append((cond, f"'{cond.subject}' holds {kind} in some entries of '{catalog.name}', where "
+                              f"'{cond.op}' {does}: durable-rules 2.0.28 answers otherwise than the rule means "
+                              f"there; give every entry the same kind of value, or test it with {instead}"))
+            return
+        if not isinstance(cond.value, FactRef):
+            return
+        if top and cond.op in ("eq", "contains", "lacks"):
+            return   # a test of the where itself: a missing fact makes it fail, as it must
+        why = "under not" if negated else "inside any" if not top else f"with {cond.op}"
+        out.append((cond, f"'{cond.subject}: {{{cond.op}: {{fact: {cond.value.fact}}}}}' compares with a fact {why}, "
+                          "which durable-rules 2.0.28 cannot run (it crashes when the fact is not given or the "
+                          "attribute is missing, and contains/lacks are expanded per value of the fact, which "
+                          "matches nothing when it is not given); compare with literal values, or use eq, "
+                          "contains or lacks with {fact: ...} as a test of the where itself, outside any and not"))
+
+    walk(rule.where, False, True)
+    return out

@@ -35,7 +35,7 @@ from engine.language.ir import (
     RuleBase,
     RuleSet,
 )
-from engine.language.limits import rule_cost
+from engine.language.limits import rule_cost, where_problems
 from engine.language.operators import OPERATORS
 from engine.language.suggest import did_you_mean
 from engine.language.yamlsource import Document, Path_, read_yaml
@@ -441,12 +441,16 @@ class _Loader:
                                                            "(the order of plans for priorities no entry lists)"))
 
     # -- rule sets -----------------------------------------------------------------------------
-    def _check_size(self, doc: Document, index: int, rule: Rule, facts: Mapping[str, FactSpec]) -> None:
-        """A rule past the C core's safe sizes is a problem at the rule (a misshapen file's sizes mean nothing:
-        the schema has said what is wrong)."""
+    def _check_limits(self, doc: Document, index: int, rule: Rule, facts: Mapping[str, FactSpec],
+                      catalogs: Mapping[str, Catalog]) -> None:
+        """A rule past the C core's safe sizes, or comparing with a fact in a way it cannot run, is a problem at
+        the rule (a misshapen file's rules mean nothing here: the schema has said what is wrong)."""
         if doc.file not in self.misshapen:
             for problem in rule_cost(rule, facts).problems():
                 self.problems.append(doc.problem(("rules", index), f"rule '{rule.id}': {problem}"))
+            for cond, message in where_problems(rule, catalogs.get(rule.join or "")):
+                at = cond.loc
+                self.problems.append(Problem(at.file, at.line, at.col, f"rule '{rule.id}': {message}"))
 
     def _build_rulesets(self, docs: list[Document], facts: Mapping[str, FactSpec],
                         catalogs: Mapping[str, Catalog]) -> list[RuleSet]:
@@ -487,7 +491,7 @@ class _Loader:
                         raise
                     rule = None
                 if rule is not None:
-                    self._check_size(doc, i, rule, facts)
+                    self._check_limits(doc, i, rule, facts, catalogs)
                     rules.append(rule)
             rulesets.append(RuleSet(name, stage, str(data.get("description", "")), str(data.get("source", "")),
                                     doc.file, tuple(rules)))
@@ -652,6 +656,9 @@ class _RuleBuilder:
     def check_operand(self, subject: str, op: str, operand: Any, fact: FactSpec, path: Path_) -> None:
         values = operand if isinstance(operand, list) else [operand]
         what = "plan axis" if self.loader.plan_axes.get(subject) is fact else "fact"
+        if op in ("contains", "lacks"):   # facts and plan axes hold one value, never a list
+            self.error(path, f"'{op}' tests a list, but {what} '{subject}' holds one {fact.type} value; use eq or ne")
+            return
         for value in values:
             if OPERATORS[op].operand == "bool":
                 continue

@@ -23,9 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 KEEP = 16
-_CODE = ("language/ir.py", "language/loader.py", "language/schema.py", "language/yamlsource.py",
-         "language/operators.py", "language/decisions.py", "language/suggest.py", "language/rulecache.py",
-         "runtime/compiler.py", "errors.py")   # paths under engine/
+_SHARED_CODE = ("errors.py",)   # besides every module of engine/language/ (what reads the rules), under engine/
 
 
 def cache_dir() -> Path | None:
@@ -42,8 +40,9 @@ def code_digest() -> str:
     """What the cached form depends on besides the YAML: the reading code, its schemas, Python's version."""
     here = Path(__file__).resolve().parents[1]   # engine/
     digest = hashlib.sha256(sys.version.encode())
-    for name in _CODE:
-        digest.update(name.encode() + (here / name).read_bytes())
+    code = sorted((here / "language").glob("*.py")) + [here / name for name in _SHARED_CODE]
+    for path in code:   # a new module of the language layer counts without being listed
+        digest.update(path.relative_to(here).as_posix().encode() + path.read_bytes())
     for schema in sorted((here / "language" / "schemas").glob("*.json")):
         digest.update(schema.name.encode() + schema.read_bytes())
     return digest.hexdigest()

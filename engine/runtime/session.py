@@ -32,6 +32,7 @@ from typing import Any
 import durable_rules_engine as durable_core
 
 from engine.errors import EngineError
+from engine.language.conditions import visible
 from engine.language.ir import CatalogEntry
 from engine.memo import Memo
 from engine.runtime.compiler import (
@@ -112,7 +113,7 @@ class DurableRuntime:
         plain = _scalars(ctx)
         for key in RESERVED_KEYS:
             plain.pop(key, None)
-        fact_text = fact_json({**plain, "sid": _SID_MARK, "id": "ctx", FACT_KEY: CTX_KIND})
+        fact_text = fact_json({**_asserted(plain), "sid": _SID_MARK, "id": "ctx", FACT_KEY: CTX_KIND})
         shared_ctx = MappingProxyType(plain)
         firings: list[Firing] = []
         for index, part in enumerate(self._parts[stage]):
@@ -174,7 +175,7 @@ class DurableRuntime:
             pieces = []
             for catalog, entries in zip(part.joined_catalogs, sources, strict=True):
                 for entry in entries:
-                    fact = {ENTRY_KEY: entry.id, **_scalars(entry.attrs), "sid": _SID_MARK,
+                    fact = {ENTRY_KEY: entry.id, **_asserted(_scalars(entry.attrs)), "sid": _SID_MARK,
                             "id": f"{catalog}:{entry.id}", FACT_KEY: entry_kind(catalog)}
                     pieces.append("," + fact_json(fact))
             text = "".join(pieces)
@@ -251,18 +252,27 @@ def _first_per_match(firings: list[Firing]) -> list[Firing]:
     return out
 
 
+# Every asserted list ends with this item: durable-rules' $iall is false on an empty list, so without it
+# `lacks` (and `not contains`) would fail on [] (tests/test_conditions.py). No rule can compare with it: YAML
+# forbids control characters.
+LIST_END = "\x03tp-end"
+
+
 def _scalars(values: Mapping[str, Any]) -> dict[str, Any]:
     """What durable-rules can match: scalars and lists of scalars, without None."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None:
-            continue
-        if isinstance(value, list):
-            if all(isinstance(v, str | int | float | bool) for v in value):
-                out[key] = value
-        elif isinstance(value, str | int | float | bool):
-            out[key] = value
+        seen = visible(value)   # what engine/language/conditions.py also reads
+        if seen is not None:
+            out[key] = seen
     return out
+
+
+def _asserted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` (from ``_scalars``) as asserted: each list ends with LIST_END."""
+    if not any(isinstance(v, list) for v in values.values()):
+        return dict(values)
+    return {key: [*value, LIST_END] if isinstance(value, list) else value for key, value in values.items()}
 
 
 def fact_json(value: Any) -> str:

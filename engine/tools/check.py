@@ -84,14 +84,14 @@ def _unset_because(rulebase: RuleBase, rule: Rule, head: str, attr: str | None, 
 
 def _may_join(where: Condition | None, entry: CatalogEntry) -> bool:
     """Whether the rule's `where` can hold for the entry (a test against a fact's value always can)."""
-    from engine.explain.whynot import entry_values, holds
+    from engine.language.conditions import holds
 
     def refers(cond: Condition | None) -> bool:
         if isinstance(cond, Group):
             return any(refers(item) for item in cond.items)
         return isinstance(cond, Comparison) and isinstance(cond.value, FactRef)
 
-    return refers(where) or holds(where, entry_values(entry), {})
+    return refers(where) or holds(where, {}, entry=entry)
 
 
 def _tested(cond: Condition | None) -> set[str]:

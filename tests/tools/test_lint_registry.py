@@ -99,7 +99,7 @@ def test_ignore_of_an_unknown_id_is_a_usage_error_with_the_closest_id(
 
 
 # -- what the engine reads -----------------------------------------------------------------------------
-ENGINE_CODE = [ROOT / "engine" / "pipeline.py", *sorted((ROOT / "engine" / "decide").glob("*.py")),
+ENGINE_CODE = [*sorted((ROOT / "engine" / "pipeline").glob("*.py")), *sorted((ROOT / "engine" / "decide").glob("*.py")),
                *sorted((ROOT / "engine" / "estimate").glob("*.py")), *sorted((ROOT / "engine" / "inputs").glob("*.py"))]
 FACT_READ = re.compile(r"\bfacts(?:\.get\(|\[)\s*\"([a-z_]+)\"")
 CATALOG_READ = re.compile(r"\bcatalogs(?:\.get\(|\[)\s*\"([a-z_-]+)\"")

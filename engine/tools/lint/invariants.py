@@ -1,5 +1,5 @@
 """Relations between facts that the pipeline guarantees, so that lint does not enumerate worlds the engine can
-never produce (which would show as false overlaps). They state what engine/pipeline.py and engine/decide/space.py
+never produce (which would show as false overlaps). They state what engine/pipeline/ and engine/decide/space.py
 do with a pin and a budget, and cannot be read off the schema; tests/tools/test_lint_registry.py runs the engine and
 checks that every recommendation satisfies each of them, and that each names facts the schema declares (an
 invariant over an unknown fact would be dropped without a word)."""
@@ -20,7 +20,7 @@ class Invariant:
     why: str
 
 
-# How engine/pipeline.py derives facts, as far as rules can observe it.
+# How engine/pipeline/ derives facts, as far as rules can observe it.
 INVARIANTS: tuple[Invariant, ...] = (
     Invariant(
         ("method", "chosen_method"),

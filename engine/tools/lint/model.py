@@ -14,8 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.language.conditions import holds
 from engine.language.ir import CatalogEntry, Comparison, Condition, FactRef, FactSpec, Group, Rule, RuleBase
-from engine.language.operators import OPERATORS, comparison_holds
+from engine.language.operators import OPERATORS
 from engine.tools.lint.findings import show
 from engine.tools.lint.invariants import INVARIANTS, Invariant
 
@@ -149,9 +150,8 @@ def _number_points(spec: FactSpec, cuts: list[float]) -> list[Any]:
 
 # -- conditions as boxes -------------------------------------------------------------------------
 def _leaf(comp: Comparison, negate: bool, domains: Mapping[str, tuple[Any, ...]]) -> frozenset[Any]:
-    # `not` is logical negation, as compiled (engine/language/operators.py comparison_holds)
-    return frozenset(v for v in domains.get(comp.subject, ())
-                     if comparison_holds(comp.op, v, comp.value, negate=negate))
+    # `not` is logical negation, as compiled (engine/language/conditions.py, the one evaluator)
+    return frozenset(v for v in domains.get(comp.subject, ()) if holds(comp, {comp.subject: v}) != negate)
 
 
 def meet(a: Mapping[str, frozenset[Any]], b: Mapping[str, frozenset[Any]]) -> Box | None:
@@ -238,28 +238,9 @@ def targets_at(model: RuleModel, world: Mapping[str, Any]) -> frozenset[Target]:
 
 
 # -- rules as cases --------------------------------------------------------------------------------
-def _entry_value(entry: CatalogEntry, attr: str) -> Any:
-    if attr == "id":
-        return entry.id
-    value = entry.attrs.get(attr)
-    if isinstance(value, list):  # the runtime passes lists of scalars only (engine/runtime/session.py)
-        return value if all(isinstance(v, str | int | float | bool) for v in value) else None
-    return value if isinstance(value, str | int | float | bool) else None
-
-
-def entry_matches(
-    cond: Condition | None, entry: CatalogEntry, world: Mapping[str, Any], negate: bool = False
-) -> bool:
+def entry_matches(cond: Condition | None, entry: CatalogEntry, world: Mapping[str, Any]) -> bool:
     """Whether a catalog entry satisfies ``where`` given the fact values FactRefs read."""
-    if cond is None:
-        return True
-    if isinstance(cond, Comparison):
-        value = world.get(cond.value.fact) if isinstance(cond.value, FactRef) else cond.value
-        return comparison_holds(cond.op, _entry_value(entry, cond.subject), value, negate=negate)
-    if cond.kind == "not":
-        return entry_matches(cond.items[0], entry, world, not negate)
-    results = (entry_matches(item, entry, world, negate) for item in cond.items)
-    return all(results) if (cond.kind == "all") != negate else any(results)
+    return holds(cond, world, entry=entry)
 
 
 def _targets(rule: Rule, entries: Sequence[str]) -> frozenset[Target]:

@@ -1,6 +1,6 @@
 """Check family unused: a constraint fact no rule and no part of the engine reads, and a catalog no rule, fact,
 decision, plan axis or the engine reads. What the engine reads is declared next to the code that reads it
-(engine/pipeline.py ENGINE_READS and ENGINE_CATALOGS), the plan axes and catalog facts come from the fact
+(engine/pipeline/ ENGINE_READS and ENGINE_CATALOGS), the plan axes and catalog facts come from the fact
 schema (facts/schema.yaml, as loaded into the RuleBase), the decisions from engine/language/decisions.py."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from engine.tools.lint.findings import At, Lint, display
 
 LINTS = (
     Lint("unused-fact", "warning", "a constraint fact no rule reads and the engine does not read "
-         "(`ENGINE_READS` in `engine/pipeline.py`)"),
+         "(`ENGINE_READS` in `engine/pipeline/`)"),
     Lint("unused-catalog", "warning", "a catalog no rule, fact, plan axis, decision or the engine reads, and "
          "that says no other reader (`read_by:`)"),
 )
