@@ -19,9 +19,11 @@ from engine.decide.tally import DecisionResult, format_value, render_template, t
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.estimate import hardware, memory
+from engine.estimate.shapes import generic_shape
 from engine.explain.recommendation import Advisory, Estimate, TraceStep
 from engine.inputs.facts import normalise
 from engine.inputs.modelconfig import ConfigShape
+from engine.language.catalog import Gpu, MemoryConstants, ModelShape
 from engine.language.decisions import DECISIONS
 from engine.language.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.language.loader import load_rules
@@ -41,8 +43,8 @@ class Engine:
     rulebase: RuleBase
     runtime: DurableRuntime
     today: dt.date = field(default_factory=dt.date.today)
-    constants: memory.MemoryConstants = field(init=False)
-    gpus: list[hardware.Gpu] = field(init=False)
+    constants: MemoryConstants = field(init=False)
+    gpus: list[Gpu] = field(init=False)
     rules_by_stage: dict[str, dict[str, Rule]] = field(init=False)
     entries: dict[str, tuple[CatalogEntry, ...]] = field(init=False)
     planner: Planner = field(init=False)
@@ -75,30 +77,15 @@ class Engine:
         return run.run()
 
 
-def _estimator_inputs(rulebase: RuleBase) -> tuple[memory.MemoryConstants, list[hardware.Gpu]]:
-    """The memory constants and GPUs, with every model shape built once to check it; RuleFileError with
-    each unreadable entry at its location (``hidden_size: "4096"`` passes the YAML schema, not this)."""
-    cat = rulebase.catalogs
-    problems: list[Problem] = []
-
-    def built(entry: CatalogEntry, make: Any) -> Any:
-        try:
-            return make({"id": entry.id, **entry.attrs})
-        except (ValueError, TypeError) as exc:
-            problems.append(Problem(entry.loc.file, entry.loc.line, entry.loc.col, str(exc)))
-            return None
-
-    gpus = [g for g in (built(e, hardware.Gpu.from_entry) for e in cat["gpus"].entries) if g is not None]
-    for entry in cat["models"].entries:
-        built(entry, memory.ModelShape.from_entry)
-    constants = None
-    try:
-        constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
-    except (ValueError, TypeError) as exc:
-        problems.append(Problem(cat["memory"].file, 1, 1, str(exc)))
-    if problems or constants is None:
-        raise RuleFileError(problems)
-    return constants, gpus
+def _estimator_inputs(rulebase: RuleBase) -> tuple[MemoryConstants, list[Gpu]]:
+    """The memory constants and GPUs: records the loader built and checked (engine/language/records.py), so
+    an entry the estimators cannot read was a located problem of the rule files already."""
+    missing = [name for name in ("gpus", "models", "memory", "platforms", "sharding") if name not in rulebase.catalogs]
+    if missing:
+        raise RuleFileError([Problem(rulebase.root, 1, 1, f"catalog '{name}' (rules/catalog/{name}.yaml) is "
+                                                          "missing: the estimators and the planner read it")
+                             for name in missing])
+    return rulebase.records.constants, list(rulebase.records.gpus)
 
 
 @lru_cache(maxsize=8)
@@ -216,12 +203,10 @@ class _Run:
         self.derived[name] = how
 
     # -- model ---------------------------------------------------------------------------------
-    def _shape(self) -> memory.ModelShape:
+    def _shape(self) -> ModelShape:
         model_id = self.facts.get("model")
         if model_id:
-            entry = self.rb.catalogs["models"].by_id(model_id)
-            assert entry is not None  # normalise() checked the id
-            shape = memory.ModelShape.from_entry({"id": entry.id, **entry.attrs})
+            shape = self.rb.records.models[model_id]  # normalise() checked the id, the loader the shape
             given_b = self.facts.get("model_params_b")
             if given_b is not None and abs(float(given_b) - shape.params_b) > 0.1 * shape.params_b:
                 self._warn("model-size-ignored", f"model_params_b = {given_b} is ignored: {model_id} has "
@@ -229,9 +214,9 @@ class _Run:
             return shape
         if self.model_config is not None:
             return self.model_config.shape
-        return memory.generic_shape(float(self.facts["model_params_b"]))
+        return generic_shape(float(self.facts["model_params_b"]))
 
-    def _gpu(self, gpu_id: str | None) -> hardware.Gpu | None:
+    def _gpu(self, gpu_id: str | None) -> Gpu | None:
         return next((g for g in self.gpus if g.id == gpu_id), None)
 
     def entry_label(self, catalog: str, entry_id: Any) -> str:
@@ -264,7 +249,7 @@ class _Run:
         self._set("per_gpu_gib", round(plan.per_gpu_gib, 2), "memory estimate per GPU, with the CUDA context")
         self._estimate_cost(plan, training, gpu)
 
-    def _estimate_cost(self, plan: Plan, training: memory.TrainingSetup, gpu: hardware.Gpu) -> None:
+    def _estimate_cost(self, plan: Plan, training: memory.TrainingSetup, gpu: Gpu) -> None:
         setup, offer = plan.setup, plan.offer
         if "train_hours" in self.facts:
             how = "given (train_hours)"
@@ -416,7 +401,7 @@ class _Run:
         if not sizes:
             return ""
         for size in sizes:  # only the shape changes, not the facts the rules read: the same effects hold
-            found = self.engine.planner.search(self.facts, memory.generic_shape(size), self.effects).result.best
+            found = self.engine.planner.search(self.facts, generic_shape(size), self.effects).result.best
             if found is not None and found.total_usd is not None and found.total_usd <= budget:
                 return f"a model of about {size:g}B parameters: {found.total_usd:.2f} USD ({describe(found)})"
         return ""

@@ -23,7 +23,8 @@ from types import MappingProxyType
 from typing import Any
 
 KEEP = 16
-_CODE = ("language/ir.py", "language/loader.py", "language/schema.py", "language/yamlsource.py",
+_CODE = ("language/ir.py", "language/loader.py", "language/catalog.py", "language/records.py",
+         "language/rules.py", "language/factschema.py", "language/schema.py", "language/yamlsource.py",
          "language/operators.py", "language/decisions.py", "language/suggest.py", "language/rulecache.py",
          "runtime/compiler.py", "errors.py")   # paths under engine/
 
