@@ -102,4 +102,4 @@ def _size(cond: Condition, *, negate: bool, depth: int) -> tuple[int, int]:
     if len(cond.items) == 1:
         return _size(cond.items[0], negate=negate, depth=depth)
     sizes = [_size(item, negate=negate, depth=depth + 1) for item in cond.items]
-    return sum(n for n, _ in sizes), max(depth, *(d for _, d in sizes))
+    return sum(n for n, _ in sizes), max([depth, *(d for _, d in sizes)])   # `where: {}` is a group of none
