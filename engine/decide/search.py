@@ -15,6 +15,7 @@ from engine.decide.planner import Estimates, Grid, OfferFacts, Space, plan_grid
 from engine.decide.records import AXES, Effect, Offer, Setup
 from engine.decide.tally import render_template
 from engine.estimate import hardware, memory
+from engine.language.catalog import Gpu, MemoryConstants, ModelShape, Stage
 from engine.language.ir import Rule, RuleBase
 from engine.memo import Memo
 from engine.runtime.firing import Firing
@@ -36,8 +37,8 @@ class Planner:
     """The plan search of one rule base (built once per engine)."""
 
     rulebase: RuleBase
-    constants: memory.MemoryConstants
-    gpus: Sequence[hardware.Gpu]
+    constants: MemoryConstants
+    gpus: Sequence[Gpu]
     values: dict[str, tuple[Any, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -76,39 +77,38 @@ class Planner:
 
     def training_setup(self, setup: Setup, facts: Mapping[str, Any]) -> memory.TrainingSetup:
         """The memory model's view of a set-up: precision, sequence, batch, rank, strategy, tool savings."""
-        method = self._entries["methods"][setup.method]
+        records = self.rulebase.records
         precision = str(facts.get("precision", "auto"))
         if precision == "auto":
-            precision = str(method.get("default_precision", "mixed"))
-        strategy = self._entries["sharding"][setup.sharding]
-        tool = self._entries["tools"].get(setup.tool)
-        savings = tool.get("memory_savings") if tool is not None else None
+            precision = records.default_precision.get(setup.method, "mixed")
+        strategy = records.strategies[setup.sharding]
+        savings = records.tool_savings.get(setup.tool)
         stage = self.stage(facts)
-        reference = bool(stage.get("reference_model")) if stage is not None else False
-        reward = int(stage.get("reward_models") or 0) if stage is not None else 0
+        reference = stage.reference_model if stage is not None else False
+        reward = stage.reward_models if stage is not None else 0
         return memory.TrainingSetup(
             method=setup.method, precision=precision, seq_len=int(facts.get("seq_len", 2048)),
             batch_size=int(facts.get("batch_size", 1)), gradient_checkpointing=setup.gradient_checkpointing,
             lora_rank=int(facts.get("lora_rank", 16)), gpu_count=setup.gpu_count,
-            sharding=str(strategy.get("memory", "ddp")), tool_savings=str(savings) if savings else None,
-            sequences_per_example=int(stage.get("sequences_per_example") or 1) if stage is not None else 1,
+            sharding=strategy.memory, tool_savings=savings or None,
+            sequences_per_example=stage.sequences_per_example if stage is not None else 1,
             frozen_copies=(1 if reference and setup.method == "full" else 0) + reward, reference_forward=reference)
 
-    def stage(self, facts: Mapping[str, Any]) -> Any:
-        """The alignment catalog's entry of the training stage (None for plain SFT or an unknown stage)."""
+    def stage(self, facts: Mapping[str, Any]) -> Stage | None:
+        """The alignment catalog's record of the training stage (None for an unknown stage)."""
         name = str(facts.get("alignment") or "none")
-        return self._entries.get("alignment", {}).get("sft" if name == "none" else name)
+        return self.rulebase.records.stages.get("sft" if name == "none" else name)
 
     def generation_share(self, facts: Mapping[str, Any]) -> float:
         """The share of each GPU's memory a colocated generation engine reserves for the stage (GRPO)."""
         stage = self.stage(facts)
-        return float(stage.get("generation_memory_fraction") or 0.0) if stage is not None else 0.0
+        return stage.generation_memory_fraction if stage is not None else 0.0
 
     def scaling(self, setup: Setup) -> float:
         """The share of linear speed-up each doubling of GPUs keeps under the set-up's strategy."""
-        return float(self._entries["sharding"][setup.sharding].get("scaling_efficiency", 1.0))
+        return self.rulebase.records.strategies[setup.sharding].scaling_efficiency
 
-    def estimates(self, shape: memory.ModelShape, setups: Sequence[Setup], facts: Mapping[str, Any]) -> Estimates:
+    def estimates(self, shape: ModelShape, setups: Sequence[Setup], facts: Mapping[str, Any]) -> Estimates:
         """Memory and time of every set-up; set-ups that the estimators cannot tell apart (tools without
         documented savings, strategies with one memory model) share one estimate. Memoised per inputs."""
         inputs = tuple(facts.get(k) for k in ESTIMATE_INPUTS)
@@ -121,11 +121,9 @@ class Planner:
         compute: list[float] = []
         floor: list[float] = []
         for setup in setups:
-            tool = self._entries["tools"].get(setup.tool)
-            strategy = self._entries["sharding"][setup.sharding]
-            cls = (tool.get("memory_savings") if tool is not None else None, setup.method,
-                   setup.gradient_checkpointing, setup.gpu_count, strategy.get("memory"),
-                   strategy.get("scaling_efficiency"))
+            strategy = self.rulebase.records.strategies[setup.sharding]
+            cls = (self.rulebase.records.tool_savings.get(setup.tool), setup.method,
+                   setup.gradient_checkpointing, setup.gpu_count, strategy.memory, strategy.scaling_efficiency)
             numbers = by_class.get(cls)
             if numbers is None:
                 training = self.training_setup(setup, facts)
@@ -157,7 +155,7 @@ class Planner:
             cached = self._spaces.put(key, (Space(setups, offers, self.values), self.offer_facts(offers, reserved)))
         return pinned, cached[0], cached[1]
 
-    def search(self, facts: Mapping[str, Any], shape: memory.ModelShape, effects: Sequence[Effect], *,
+    def search(self, facts: Mapping[str, Any], shape: ModelShape, effects: Sequence[Effect], *,
                overrides: Mapping[str, Any] | None = None) -> Outcome:
         """The best plan for the constraints (``overrides`` replace facts, for what-if questions)."""
         facts = {**facts, **(overrides or {})}

@@ -48,11 +48,8 @@ def setups(rulebase: RuleBase, values: Mapping[str, tuple[Any, ...]], pinned: Ma
         return (pinned[axis],) if axis in pinned else values[axis]
 
     counts = options("gpu_count")
-    strategies = rulebase.catalogs["sharding"].entries
-    by_count: dict[int, list[str]] = {}
-    for count in counts:
-        by_count[count] = [e.id for e in strategies
-                           if int(e.get("min_gpus", 1)) <= count <= int(e.get("max_gpus") or count)]
+    strategies = rulebase.records.strategies.values()
+    by_count = {count: [s.id for s in strategies if s.suits(count)] for count in counts}
     return [Setup(tool, method, ckpt, count, strategy)
             for tool in options("tool") for method in options("method")
             for ckpt in options("gradient_checkpointing") for count in counts for strategy in by_count[count]]
@@ -60,31 +57,21 @@ def setups(rulebase: RuleBase, values: Mapping[str, tuple[Any, ...]], pinned: Ma
 
 def owned_platform(rulebase: RuleBase) -> str | None:
     """The platform that stands for the user's own machine (billing: owned)."""
-    return next((e.id for e in rulebase.catalogs["platforms"].entries if e.get("billing") == "owned"), None)
+    return next((p.id for p in rulebase.records.platforms if p.billing == "owned"), None)
 
 
 def offers(rulebase: RuleBase, facts: Mapping[str, Any], pinned: Mapping[str, Any]) -> list[Offer]:
     """The GPU offers: the cheapest price record per (platform, GPU, tier), and the owned GPUs."""
     out: list[Offer] = []
-    tiers = set(rulebase.catalogs["tiers"].ids())
-    gpus = set(rulebase.catalogs["gpus"].ids())
-    for platform in rulebase.catalogs["platforms"].entries:
+    for platform in rulebase.records.platforms:   # price records checked when the rules loaded
         if "platform" in pinned and platform.id != pinned["platform"]:
             continue
-        max_gpus = int(platform.get("max_gpus_per_node") or 8)
         cheapest: dict[tuple[str, str], Offer] = {}
-        for record in platform.get("prices", []) or []:
-            if not isinstance(record, dict):
+        for price in platform.prices:
+            if "gpu" in pinned and price.gpu != pinned["gpu"]:
                 continue
-            gpu, tier, price = record.get("gpu"), record.get("tier"), record.get("usd_per_gpu_hour")
-            if gpu not in gpus or tier not in tiers or not isinstance(price, int | float) or isinstance(price, bool):
-                continue  # lint reports such records; the planner cannot price them
-            if "gpu" in pinned and gpu != pinned["gpu"]:
-                continue
-            hours = record.get("max_hours")
-            offer = Offer(platform.id, str(gpu), str(tier), float(price), int(record.get("instance_gpus") or 1),
-                          max_gpus, float(hours) if isinstance(hours, int | float) else None,
-                          str(record.get("as_of", "")), str(record.get("source", "")), str(record.get("note", "")))
+            offer = Offer(platform.id, price.gpu, price.tier, price.usd_per_gpu_hour, price.instance_gpus,
+                          platform.max_gpus_per_node, price.max_hours, price.as_of, price.source, price.note)
             key = (offer.gpu, offer.tier)
             if key not in cheapest or offer.usd_per_gpu_hour < cheapest[key].usd_per_gpu_hour:
                 cheapest[key] = offer

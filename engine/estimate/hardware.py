@@ -3,75 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from engine.estimate.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
+from engine.estimate.memory import TrainingSetup, estimate_memory
+from engine.language.catalog import Gpu, MemoryConstants, ModelShape
 
 GPU_COUNTS = (1, 2, 4, 8)
-
-
-def _number(entry: Mapping[str, object], key: str, default: float | None = None) -> float:
-    value = entry.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"gpu entry {entry.get('id')!r}: {key} must be a number, got {value!r}")
-    return float(value)
-
-
-def _flag(entry: Mapping[str, object], key: str) -> bool:
-    value = entry.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"gpu entry {entry.get('id')!r}: {key} must be true or false, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One GPU type from gpus.yaml."""
-
-    id: str
-    name: str
-    vram_gib: float  # usable by PyTorch
-    bf16: bool
-    fp8: bool
-    tflops_bf16_dense: float  # 0.0 when the GPU has no bf16
-    tflops_fp16_dense: float = 0.0  # only given for GPUs without bf16 (T4)
-    memory_bandwidth_gbs: float = 0.0
-    vendor: str = "nvidia"
-    architecture: str = ""
-    compute_capability: str | None = None
-    consumer: bool = False
-
-    @classmethod
-    def from_entry(cls, entry: Mapping[str, object]) -> Gpu:
-        """Build from a gpus.yaml entry."""
-        bf16 = _flag(entry, "bf16")
-        capability = entry.get("compute_capability")
-        gpu = cls(
-            id=str(entry.get("id")),
-            name=str(entry.get("name")),
-            vram_gib=_number(entry, "vram_gib"),
-            bf16=bf16,
-            fp8=_flag(entry, "fp8"),
-            tflops_bf16_dense=_number(entry, "tflops_bf16_dense", 0.0),
-            tflops_fp16_dense=_number(entry, "tflops_fp16_dense", 0.0),
-            memory_bandwidth_gbs=_number(entry, "memory_bandwidth_gbs", 0.0),
-            vendor=str(entry.get("vendor", "nvidia")),
-            architecture=str(entry.get("architecture", "")),
-            compute_capability=None if capability is None else str(capability),
-            consumer=_flag(entry, "consumer"),
-        )
-        if gpu.vram_gib <= 0 or gpu.training_tflops <= 0:
-            raise ValueError(
-                f"gpu entry {gpu.id!r}: needs vram_gib > 0 and tflops_bf16_dense (or tflops_fp16_dense) > 0"
-            )
-        return gpu
-
-    @property
-    def training_tflops(self) -> float:
-        """Dense 16-bit tensor TFLOPS used for training (bf16, or fp16 where bf16 is missing)."""
-        return self.tflops_bf16_dense if self.bf16 else self.tflops_fp16_dense
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,20 @@
 """Training memory estimator: peak GPU memory of one fine-tuning step, built from named parts.
 
 Every number comes from rules/catalog/memory.yaml (passed in as MemoryConstants); see docs/memory-model.md.
-Units: GiB = 2**30 bytes. Pure stdlib; imports nothing else from the engine.
+Units: GiB = 2**30 bytes. Model shapes and constants are the catalog records of engine/language/catalog.py;
+the generic shape of an uncatalogued model is engine/estimate/shapes.py. Pure stdlib.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+
+from engine.language.catalog import MemoryConstants, ModelShape
+
+# estimate_memory's inputs are catalog records; devtools/calibration.py imports them from here
+__all__ = ["GIB", "LORA_TARGETS", "METHODS", "OPTIMIZERS", "PRECISIONS", "SHARDINGS", "TOOL_SAVINGS",
+           "MemoryConstants", "MemoryEstimate", "ModelShape", "TrainingSetup", "estimate_memory", "validate_setup"]
 
 GIB = float(2**30)
 
@@ -17,216 +24,6 @@ OPTIMIZERS = ("adamw", "adamw_8bit")
 SHARDINGS = ("ddp", "zero1", "zero2", "zero3", "fsdp", "fsdp-cp")   # fsdp-cp: FSDP2 + context parallelism
 TOOL_SAVINGS = ("unsloth",)
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
-
-# Llama-3.1-8B proportions used by generic_shape (published config.json of meta-llama/Llama-3.1-8B).
-_GENERIC_VOCAB = 128256
-_GENERIC_HEAD_DIM = 128
-_GENERIC_KV_HEADS = 8
-_GENERIC_FFN_RATIO = 3.5  # 14336 / 4096
-_GENERIC_WIDTH_PER_LAYER = 128  # 4096 hidden / 32 layers
-
-
-def _as_int(entry: Mapping[str, object], key: str) -> int:
-    value = entry.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValueError(f"model entry {entry.get('id')!r}: {key} must be an integer, got {value!r}")
-    return int(value)
-
-
-def _as_float(entry: Mapping[str, object], key: str) -> float:
-    value = entry.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"entry {entry.get('id')!r}: {key} must be a number, got {value!r}")
-    return float(value)
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """Transformer shape of a decoder-only model (a models.yaml entry, or generic_shape)."""
-
-    id: str
-    params_b: float
-    hidden_size: int
-    intermediate_size: int
-    layers: int
-    attention_heads: int
-    kv_heads: int
-    vocab_size: int
-    tied_embeddings: bool
-    generic: bool = False
-    head_dim: int | None = None  # None: hidden_size // attention_heads (Gemma and Qwen3 differ)
-    experts: int = 1  # MoE: experts per layer (each has gate/up/down of intermediate_size)
-    active_experts: int = 1  # MoE: experts each token passes through
-
-    def __post_init__(self) -> None:
-        ints = {
-            "hidden_size": self.hidden_size,
-            "intermediate_size": self.intermediate_size,
-            "layers": self.layers,
-            "attention_heads": self.attention_heads,
-            "kv_heads": self.kv_heads,
-            "vocab_size": self.vocab_size,
-            "experts": self.experts,
-            "active_experts": self.active_experts,
-        }
-        for name, value in ints.items():
-            if value < 1:
-                raise ValueError(f"model {self.id!r}: {name} must be >= 1, got {value}")
-        if not self.params_b > 0:
-            raise ValueError(f"model {self.id!r}: params_b must be > 0, got {self.params_b}")
-        if self.active_experts > self.experts:
-            raise ValueError(
-                f"model {self.id!r}: active_experts {self.active_experts} > experts {self.experts}"
-            )
-        if self.head_dim is not None and self.head_dim < 1:
-            raise ValueError(f"model {self.id!r}: head_dim must be >= 1, got {self.head_dim}")
-
-    @classmethod
-    def from_entry(cls, entry: Mapping[str, object]) -> ModelShape:
-        """Build from a models.yaml entry (optional keys: head_dim, experts, active_experts)."""
-        tied = entry.get("tied_embeddings")
-        if not isinstance(tied, bool):
-            raise ValueError(f"model entry {entry.get('id')!r}: tied_embeddings must be true or false")
-        return cls(
-            id=str(entry.get("id")),
-            params_b=_as_float(entry, "params_b"),
-            hidden_size=_as_int(entry, "hidden_size"),
-            intermediate_size=_as_int(entry, "intermediate_size"),
-            layers=_as_int(entry, "layers"),
-            attention_heads=_as_int(entry, "attention_heads"),
-            kv_heads=_as_int(entry, "kv_heads"),
-            vocab_size=_as_int(entry, "vocab_size"),
-            tied_embeddings=tied,
-            head_dim=_as_int(entry, "head_dim") if "head_dim" in entry else None,
-            experts=_as_int(entry, "experts") if "experts" in entry else 1,
-            active_experts=_as_int(entry, "active_experts") if "active_experts" in entry else 1,
-        )
-
-    @property
-    def params(self) -> float:
-        """Total parameter count (published figure)."""
-        return self.params_b * 1e9
-
-    @property
-    def active_params(self) -> float:
-        """Parameters a token passes through: all but the experts it is not routed to (= params when dense)."""
-        idle = self.layers * 3 * self.hidden_size * self.intermediate_size * (self.experts - self.active_experts)
-        return max(self.params - idle, self.params / self.experts)
-
-    @property
-    def embedding_params(self) -> float:
-        """Input embedding plus lm_head parameters (counted once when tied)."""
-        return float(self.vocab_size * self.hidden_size * (1 if self.tied_embeddings else 2))
-
-    @property
-    def attention_dim(self) -> int:
-        """Width of the query projection output (heads x head_dim)."""
-        head_dim = self.head_dim if self.head_dim is not None else self.hidden_size // self.attention_heads
-        return self.attention_heads * head_dim
-
-    @property
-    def kv_dim(self) -> int:
-        """Width of the key (and value) projection output."""
-        return self.kv_heads * (self.attention_dim // self.attention_heads)
-
-    def structural_params(self) -> float:
-        """Parameter count implied by the shape (no biases or norms); used to sanity-check params_b."""
-        attention = self.hidden_size * (2 * self.attention_dim + 2 * self.kv_dim)
-        mlp = 3 * self.hidden_size * self.intermediate_size * self.experts
-        return float(self.layers * (attention + mlp)) + self.embedding_params
-
-    def lora_params(self, rank: int, targets: Iterable[str]) -> float:
-        """Trainable LoRA parameters: rank x (in + out) per targeted matrix, every layer (and expert)."""
-        h, i = self.hidden_size, self.intermediate_size
-        dims = {
-            "q": (h, self.attention_dim),
-            "k": (h, self.kv_dim),
-            "v": (h, self.kv_dim),
-            "o": (self.attention_dim, h),
-            "gate": (h, i),
-            "up": (h, i),
-            "down": (i, h),
-        }
-        per_layer = 0
-        for target in targets:
-            d_in, d_out = dims[target]
-            copies = self.experts if target in ("gate", "up", "down") else 1
-            per_layer += rank * (d_in + d_out) * copies
-        return float(per_layer * self.layers)
-
-
-def _generic_params(hidden: int, layers: int) -> float:
-    attention = hidden * (2 * hidden + 2 * _GENERIC_KV_HEADS * _GENERIC_HEAD_DIM)
-    mlp = 3 * hidden * _round_to(hidden * _GENERIC_FFN_RATIO, 256)
-    return float(layers * (attention + mlp) + 2 * _GENERIC_VOCAB * hidden)
-
-
-def _round_to(value: float, multiple: int) -> int:
-    return max(multiple, round(value / multiple) * multiple)
-
-
-def generic_shape(params_b: float) -> ModelShape:
-    """A Llama-3.1-8B-proportioned shape scaled to params_b.
-
-    Vocab 128256, head_dim 128, 8 KV heads, FFN 3.5x hidden, about 128 hidden units per layer, untied.
-    """
-    if not params_b > 0:
-        raise ValueError(f"params_b must be > 0, got {params_b}")
-    target = params_b * 1e9
-    # Grow the width (layers = width / 128) until the parameter count reaches the target.
-    low, high = 128.0, 65536.0
-    for _ in range(60):
-        mid = (low + high) / 2
-        if _generic_params(int(mid), max(1, round(mid / _GENERIC_WIDTH_PER_LAYER))) < target:
-            low = mid
-        else:
-            high = mid
-    hidden = _round_to(high, _GENERIC_HEAD_DIM)
-    intermediate = _round_to(hidden * _GENERIC_FFN_RATIO, 256)
-    per_layer = _generic_params(hidden, 1) - 2 * _GENERIC_VOCAB * hidden
-    layers = max(1, round((target - 2 * _GENERIC_VOCAB * hidden) / per_layer))
-    heads = max(1, hidden // _GENERIC_HEAD_DIM)
-    return ModelShape(
-        id=f"generic-{params_b:g}b",
-        params_b=params_b,
-        hidden_size=hidden,
-        intermediate_size=intermediate,
-        layers=layers,
-        attention_heads=heads,
-        kv_heads=min(_GENERIC_KV_HEADS, heads),
-        vocab_size=_GENERIC_VOCAB,
-        tied_embeddings=False,
-        generic=True,
-        head_dim=_GENERIC_HEAD_DIM,
-    )
-
-
-@dataclass(frozen=True, eq=False)  # hashed by identity: one object per loaded rule base
-class MemoryConstants:
-    """Constants of the memory and time model: memory.yaml id -> value."""
-
-    values: Mapping[str, float]
-
-    @classmethod
-    def from_entries(cls, entries: Iterable[Mapping[str, object]]) -> MemoryConstants:
-        """Build from memory.yaml entries (each needs an id and a numeric value)."""
-        values: dict[str, float] = {}
-        for entry in entries:
-            key = entry.get("id")
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"memory constant without an id: {dict(entry)!r}")
-            if key in values:
-                raise ValueError(f"duplicate memory constant id {key!r}")
-            values[key] = _as_float(entry, "value")
-        return cls(values=values)
-
-    def get(self, key: str) -> float:
-        """Value of one constant; ValueError naming the id when it is missing."""
-        try:
-            return self.values[key]
-        except KeyError:
-            raise ValueError(f"memory constant {key!r} missing from rules/catalog/memory.yaml") from None
-
 
 @dataclass(frozen=True)
 class TrainingSetup:

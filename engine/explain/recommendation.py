@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from engine.decide.comparisons import PlanResult
     from engine.decide.records import Plan
-    from engine.estimate.memory import ModelShape
+    from engine.language.catalog import ModelShape
 
 
 PLAN_DECISIONS = frozenset(n for n, spec in DECISIONS.items() if spec.stage == "plan")

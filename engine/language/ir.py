@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from engine.language.catalog import CatalogRecords
+
 STAGES = ("plan", "delivery")   # plan: rules judge plans, the planner chooses; delivery: on the chosen plan
 # The terms an objective (rules/catalog/objective.yaml) may order plans by, and what each means.
 OBJECTIVE_TERMS = {
@@ -205,6 +207,7 @@ class RuleBase:
     digest: str
     scenario_files: tuple[str, ...] = field(default=())
     plan_axes: Mapping[str, FactSpec] = field(default_factory=dict)  # what a plan is made of (facts/schema.yaml plan:)
+    records: CatalogRecords = field(default_factory=CatalogRecords.empty)  # typed catalog records (language/records.py)
 
     def rules(self) -> tuple[Rule, ...]:
         """All rules, in ruleset then file order."""

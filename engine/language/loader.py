@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -18,27 +17,22 @@ from typing import Any
 
 from engine.errors import MAX_PROBLEMS, Problem, RuleFileError
 from engine.language.decisions import DECISIONS
+from engine.language.factschema import FactSchemaReader
 from engine.language.ir import (
-    OBJECTIVE_TERMS,
-    PLACEHOLDER,
     STAGES,
-    Action,
     Catalog,
     CatalogEntry,
-    Comparison,
-    Condition,
-    FactRef,
     FactSpec,
-    Group,
     Location,
     Rule,
     RuleBase,
     RuleSet,
 )
 from engine.language.limits import rule_cost, where_problems
-from engine.language.operators import OPERATORS
+from engine.language.records import build_records, objective_problems
+from engine.language.rules import RuleBuilder
 from engine.language.suggest import did_you_mean
-from engine.language.yamlsource import Document, Path_, read_yaml
+from engine.language.yamlsource import Document, read_yaml
 
 
 def _project_root() -> Path:
@@ -54,8 +48,6 @@ def _project_root() -> Path:
 PROJECT_ROOT = _project_root()
 DEFAULT_RULES = PROJECT_ROOT / "rules"
 DEFAULT_FACTS = PROJECT_ROOT / "facts" / "schema.yaml"
-PRESENCE = ("always", "with-plan")   # when a derived fact is set (facts/schema.yaml `present:`)
-_FACT_TYPES = ("number", "integer", "bool", "enum", "catalog")
 MAX_RULE_FILES = 5000      # YAML files in one rules directory (the shipped one has 30; ×100 is 3,000)
 MAX_RULE_DIRS = 2000       # folders walked: `--rules /` is refused quickly instead of walking the disk
 RACY_S = 2.0               # a file changed this recently may change again within its timestamp's resolution
@@ -219,10 +211,16 @@ class _Loader:
         return len(self.problems) > MAX_PROBLEMS
 
     def load(self) -> RuleBase:
-        facts = self._load_facts()
+        reader = FactSchemaReader(self.facts_file, _display(self.facts_file), self.problems, self.plan_axes)
+        facts = reader.load()
         self.facts_seen = facts
         catalog_docs, set_docs, scenario_files = self._read_files()
         catalogs = self._build_catalogs(catalog_docs)
+        records, problems = build_records(catalogs, {
+            str(doc.data["catalog"]): doc for doc in catalog_docs
+            if isinstance(doc.data, dict) and Path(doc.file).stem not in self.broken
+            and str(doc.data.get("catalog")) not in self.broken})
+        self.problems.extend(problems)
         self._check_fact_catalogs({**facts, **{f"plan axis {n}": a for n, a in self.plan_axes.items()}}, catalogs)
         rulesets = self._build_rulesets(set_docs, facts, catalogs)
         if self.problems:
@@ -235,6 +233,7 @@ class _Loader:
             digest=self.digest,
             scenario_files=tuple(scenario_files),
             plan_axes=MappingProxyType(dict(self.plan_axes)),
+            records=records,
         )
 
     # -- files -------------------------------------------------------------------------------
@@ -281,86 +280,6 @@ class _Loader:
                                                      "under the rules directory"))
         return catalogs, sets, scenarios
 
-    # -- fact schema ---------------------------------------------------------------------------
-    def _load_facts(self) -> dict[str, FactSpec]:
-        doc, problems = read_yaml(self.facts_file, _display(self.facts_file))
-        self.problems.extend(problems)
-        if doc is None:
-            return {}
-        if not isinstance(doc.data, dict):
-            self.problems.append(doc.problem((), "fact schema must be a mapping with 'constraints' and 'derived'"))
-            return {}
-        facts: dict[str, FactSpec] = {}
-        axes = doc.data.get("plan", {})
-        if not isinstance(axes, dict):
-            self.problems.append(doc.problem(("plan",), "'plan' must be a mapping of plan axes"))
-            axes = {}
-        for name, spec in axes.items():
-            axis = self._fact_spec(doc, ("plan", name), name, spec, derived=False)
-            if axis is not None:
-                self.plan_axes[name] = axis
-        for section in ("constraints", "derived"):
-            block = doc.data.get(section, {})
-            if not isinstance(block, dict):
-                self.problems.append(doc.problem((section,), f"'{section}' must be a mapping of fact names"))
-                continue
-            for name, spec in block.items():
-                fact = self._fact_spec(doc, (section, name), name, spec, derived=section == "derived")
-                if fact is None:
-                    continue
-                if name in facts:
-                    self.problems.append(doc.problem((section, name), f"fact '{name}' is declared twice"))
-                facts[name] = fact
-        for key in doc.data:
-            if key not in ("constraints", "derived", "plan"):
-                self.problems.append(doc.problem((key,), f"unknown key '{key}'"
-                                                         f"{did_you_mean(key, ['constraints', 'derived', 'plan'])}"))
-        return facts
-
-    def _fact_spec(self, doc: Document, path: Path_, name: str, spec: Any, *, derived: bool) -> FactSpec | None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not isinstance(spec, dict):
-            self.problems.append(doc.problem(path, f"fact '{name}': needs a snake_case name and a mapping"))
-            return None
-        known = {"type", "description", "unit", "values", "catalog", "default", "min", "max",
-                 "min_exclusive", "stage", "present"}
-        for key in spec:
-            if key not in known:
-                self.problems.append(doc.problem((*path, key), f"fact '{name}': unknown key '{key}'"
-                                                               f"{did_you_mean(key, known)}"))
-        ftype = spec.get("type")
-        if ftype not in _FACT_TYPES:
-            self.problems.append(doc.problem((*path, "type"), f"fact '{name}': type must be one of "
-                                                              f"{', '.join(_FACT_TYPES)}"))
-            return None
-        stage = spec.get("stage")
-        if derived and stage not in STAGES:
-            self.problems.append(doc.problem((*path, "stage"), f"derived fact '{name}': stage must be one of "
-                                                               f"{', '.join(STAGES)}"))
-            return None
-        present = spec.get("present", "")
-        if present and (not derived or present not in PRESENCE):
-            self.problems.append(doc.problem((*path, "present"), f"fact '{name}': present is for derived facts, "
-                                                                 f"one of {', '.join(PRESENCE)}"))
-            present = ""
-        values = spec.get("values", [])
-        if ftype == "enum" and (not isinstance(values, list) or not values):
-            self.problems.append(doc.problem(path, f"fact '{name}': an enum needs a list of values"))
-            return None
-        if ftype == "integer" and values and not (
-                isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in values)):
-            self.problems.append(doc.problem((*path, "values"), f"fact '{name}': values of an integer are whole "
-                                                                "numbers"))
-            return None
-        if not spec.get("description"):
-            self.problems.append(doc.problem(path, f"fact '{name}': needs a description"))
-        return FactSpec(
-            name=name, type=ftype, description=str(spec.get("description", "")), unit=str(spec.get("unit", "")),
-            values=tuple(str(v) for v in values), catalog=str(spec.get("catalog", "")),
-            default=spec.get("default"), minimum=spec.get("min"), maximum=spec.get("max"),
-            min_exclusive=spec.get("min_exclusive"), derived_stage=stage if derived else None,
-            present=str(present),
-        )
-
     def _check_fact_catalogs(self, facts: Mapping[str, FactSpec], catalogs: Mapping[str, Catalog]) -> None:
         for fact in facts.values():
             if fact.type == "catalog" and fact.catalog not in catalogs and fact.catalog not in self.broken:
@@ -401,44 +320,15 @@ class _Loader:
                                             Location(doc.file, line, col)))
             catalogs[name] = Catalog(name, str(data.get("description", "")), doc.file, tuple(entries),
                                      read_by=str(data.get("read_by", "")))
-        self._check_objective(catalogs, docs)
+        priority = self.facts_seen.get("priority")
+        self.problems.extend(objective_problems(catalogs, docs, priority.values if priority else (),
+                                                "objective" in self.broken, _display(self.root)))
         for decision in DECISIONS.values():
             if decision.catalog not in catalogs and decision.catalog not in self.broken:
                 self.problems.append(Problem(_display(self.root), 1, 1,
                                              f"decision '{decision.name}' needs catalog '{decision.catalog}' "
                                              f"(rules/catalog/{decision.catalog}.yaml), which is missing"))
         return catalogs
-
-    def _check_objective(self, catalogs: Mapping[str, Catalog], docs: list[Document]) -> None:
-        """The objective catalog: each entry lists known terms and priorities, and one entry is the default."""
-        catalog = catalogs.get("objective")
-        if catalog is None:
-            if "objective" not in self.broken:
-                self.problems.append(Problem(_display(self.root), 1, 1, "the objective catalog "
-                                             "(rules/catalog/objective.yaml) is missing: it says how plans are "
-                                             "compared"))
-            return
-        doc = next(d for d in docs if isinstance(d.data, dict) and d.data.get("catalog") == "objective")
-        priority = self.facts_seen.get("priority")
-        priorities = set(priority.values) if priority is not None else set()
-        for i, entry in enumerate(catalog.entries):
-            terms = entry.get("terms")
-            if not isinstance(terms, list) or not terms:
-                self.problems.append(doc.problem(("entries", i), f"objective '{entry.id}': needs 'terms', a list of "
-                                                                 f"{', '.join(OBJECTIVE_TERMS)}"))
-                continue
-            for j, term in enumerate(terms):
-                if term not in OBJECTIVE_TERMS:
-                    self.problems.append(doc.problem(("entries", i, "terms", j), f"objective '{entry.id}': unknown "
-                                                     f"term '{term}'{did_you_mean(str(term), OBJECTIVE_TERMS)}; "
-                                                     f"terms: {', '.join(OBJECTIVE_TERMS)}"))
-            for j, name in enumerate(entry.get("priorities") or []):
-                if priorities and name not in priorities:
-                    self.problems.append(doc.problem(("entries", i, "priorities", j), f"objective '{entry.id}': "
-                                                     f"unknown priority '{name}'{did_you_mean(str(name), priorities)}"))
-        if catalog.by_id("default") is None:
-            self.problems.append(doc.problem(("entries",), "the objective catalog needs an entry with id 'default' "
-                                                           "(the order of plans for priorities no entry lists)"))
 
     # -- rule sets -----------------------------------------------------------------------------
     def _check_limits(self, doc: Document, index: int, rule: Rule, facts: Mapping[str, FactSpec],
@@ -482,7 +372,7 @@ class _Loader:
                     continue
                 rule_ids[rule_id] = f"{doc.file}:{doc.where(('rules', i))[0]}"
                 try:
-                    rule = _RuleBuilder(self, doc, ("rules", i), raw, name, stage, str(data.get("source", "")),
+                    rule = RuleBuilder(self, doc, ("rules", i), raw, name, stage, str(data.get("source", "")),
                                         facts, catalogs).build()
                 except (TypeError, ValueError, AttributeError, KeyError):
                     # the meaning check assumes the shape the schema wants; where the schema already
@@ -498,293 +388,3 @@ class _Loader:
         return rulesets
 
 
-@dataclass
-class _RuleBuilder:
-    loader: _Loader
-    doc: Document
-    path: Path_
-    raw: dict[str, Any]
-    ruleset: str
-    stage: str
-    default_source: str
-    facts: Mapping[str, FactSpec]
-    catalogs: Mapping[str, Catalog]
-    tested_axes: set[str] = field(default_factory=set)   # plan axes of the rule's plan: clause
-
-    @property
-    def rule_id(self) -> str:
-        return str(self.raw["id"])
-
-    def error(self, path: Path_, message: str) -> None:
-        self.loader.problems.append(self.doc.problem((*self.path, *path), f"rule '{self.rule_id}': {message}"))
-
-    def visible_facts(self) -> dict[str, FactSpec]:
-        stage_index = STAGES.index(self.stage)
-        return {n: f for n, f in self.facts.items()
-                if f.derived_stage is None or STAGES.index(f.derived_stage) <= stage_index}
-
-    def build(self) -> Rule | None:
-        join = self.raw.get("for")
-        catalog = None
-        if join in self.loader.broken:  # its catalog file has problems of its own: check only the facts
-            if "when" in self.raw:
-                self.condition(self.raw["when"], ("when",), None)
-            if "plan" in self.raw:
-                self.plan_clause(self.raw["plan"])
-            return None
-        if join is not None:
-            catalog = self.catalogs.get(join)
-            if catalog is None:
-                self.error(("for",), f"unknown catalog '{join}'{did_you_mean(join, self.catalogs)}; "
-                                     f"catalogs: {', '.join(sorted(self.catalogs))}")
-        if "where" in self.raw and join is None:
-            self.error(("where",), "'where' tests a catalog entry and needs 'for: <catalog>'")
-        when = self.condition(self.raw["when"], ("when",), None) if "when" in self.raw else None
-        where = self.condition(self.raw["where"], ("where",), catalog) if "where" in self.raw and catalog else None
-        plan = self.plan_clause(self.raw["plan"]) if "plan" in self.raw else ()
-        self.tested_axes = {c.subject for c in plan}
-        actions = self.actions(self.raw.get("then", {}), catalog)
-        self.check_template(str(self.raw.get("because", "")), ("because",), catalog)
-        line, col = self.doc.where(self.path)
-        return Rule(
-            id=self.rule_id, ruleset=self.ruleset, stage=self.stage,
-            description=str(self.raw.get("description", "")),
-            source=str(self.raw.get("source", self.default_source)), because=str(self.raw.get("because", "")),
-            when=when, join=join if catalog else None, where=where, actions=tuple(actions),
-            loc=Location(self.doc.file, line, col), plan=plan,
-            overrides_scores=str(self.raw.get("overrides_scores", "")),
-        )
-
-    def plan_clause(self, raw: Any) -> tuple[Comparison, ...]:
-        """``plan: {axis: test, ...}``: tests on the plan's attributes, all of which must hold."""
-        axes = self.loader.plan_axes
-        if self.stage != "plan":
-            self.error(("plan",), f"'plan' tests the plan's attributes and belongs to rules of the plan stage; "
-                                  f"this rule set runs in the {self.stage} stage (read chosen_* facts instead)")
-            return ()
-        if not isinstance(raw, dict):
-            return ()
-        out: list[Comparison] = []
-        for axis, test in raw.items():
-            path: Path_ = ("plan", axis)
-            spec = axes.get(axis)
-            if spec is None:
-                self.error(path, f"unknown plan axis '{axis}'{did_you_mean(str(axis), axes)}; "
-                                 f"plan axes: {', '.join(axes)}")
-                continue
-            comparisons = self.tests(axis, test, path, None, axis=spec)
-            if any(isinstance(c.value, FactRef) for c in comparisons):
-                self.error(path, "a plan test compares with literal values, not {fact: ...}")
-                continue
-            out.extend(comparisons)
-        return tuple(out)
-
-    # -- conditions ----------------------------------------------------------------------------
-    def condition(self, raw: Any, path: Path_, catalog: Catalog | None) -> Condition | None:
-        if not isinstance(raw, dict):
-            return None
-        line, col = self.doc.where((*self.path, *path))
-        loc = Location(self.doc.file, line, col)
-        items: list[Condition] = []
-        for key, value in raw.items():
-            sub = (*path, key)
-            if key in ("all", "any") and isinstance(value, list):
-                parts = [c for i, v in enumerate(value) if (c := self.condition(v, (*sub, i), catalog))]
-                items.append(Group(key, tuple(parts), loc))
-            elif key == "not":
-                part = self.condition(value, sub, catalog)
-                if part is not None:
-                    items.append(Group("not", (part,), loc))
-            else:
-                items.extend(self.tests(key, value, sub, catalog))
-        if len(items) == 1:
-            return items[0]
-        return Group("all", tuple(items), loc)
-
-    def tests(self, subject: str, raw: Any, path: Path_, catalog: Catalog | None,
-              axis: FactSpec | None = None) -> list[Comparison]:
-        """The comparisons on one subject: a fact (when), an entry attribute (where) or a plan ``axis``."""
-        line, col = self.doc.where((*self.path, *path))
-        loc = Location(self.doc.file, line, col)
-        kind = axis if axis is not None else self.subject_kind(subject, path, catalog)
-        ops = raw if isinstance(raw, dict) else {"eq": raw}
-        out: list[Comparison] = []
-        for op, operand in ops.items():
-            if op == "between" and isinstance(operand, list) and len(operand) == 2:
-                out.append(Comparison(subject, "gte", operand[0], loc))
-                out.append(Comparison(subject, "lte", operand[1], loc))
-                continue
-            if op not in OPERATORS:
-                continue  # the schema already reported it
-            value: Any = operand
-            if isinstance(operand, dict):
-                ref = str(operand.get("fact", ""))
-                if axis is not None:
-                    pass  # a plan test: plan_clause reports it
-                elif catalog is None:
-                    self.error(path, f"{{fact: {ref}}} compares a catalog entry with a fact; use it in 'where'")
-                elif ref not in self.visible_facts():
-                    self.error(path, f"unknown fact '{ref}'{did_you_mean(ref, self.visible_facts())}")
-                elif op in ("contains", "lacks") and self.facts[ref].type != "enum":
-                    self.error(path, f"'{op}: {{fact: {ref}}}' needs an enum fact (the rule is expanded per "
-                                     f"value); '{ref}' is {self.facts[ref].type}")
-                value = FactRef(ref)
-            elif kind is not None:
-                self.check_operand(subject, op, operand, kind, path)
-            # lists become tuples: the IR is frozen and hashable all the way down
-            out.append(Comparison(subject, op, tuple(value) if isinstance(value, list) else value, loc))
-        return out
-
-    def subject_kind(self, subject: str, path: Path_, catalog: Catalog | None) -> FactSpec | None:
-        if catalog is not None:
-            attrs = {a for e in catalog.entries for a in e.attrs} | {"id"}
-            if subject not in attrs:
-                self.error(path, f"catalog '{catalog.name}' has no attribute '{subject}'"
-                                 f"{did_you_mean(subject, attrs)}")
-            return None
-        visible = self.visible_facts()
-        if subject not in visible:
-            later = self.facts.get(subject)
-            if later is not None:
-                self.error(path, f"fact '{subject}' is derived only before the {later.derived_stage} stage; "
-                                 f"this rule runs in the {self.stage} stage")
-            else:
-                self.error(path, f"unknown fact '{subject}'{did_you_mean(subject, visible)}")
-            return None
-        return visible[subject]
-
-    def check_operand(self, subject: str, op: str, operand: Any, fact: FactSpec, path: Path_) -> None:
-        values = operand if isinstance(operand, list) else [operand]
-        what = "plan axis" if self.loader.plan_axes.get(subject) is fact else "fact"
-        if op in ("contains", "lacks"):   # facts and plan axes hold one value, never a list
-            self.error(path, f"'{op}' tests a list, but {what} '{subject}' holds one {fact.type} value; use eq or ne")
-            return
-        for value in values:
-            if OPERATORS[op].operand == "bool":
-                continue
-            if fact.type in ("number", "integer"):
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    self.error(path, f"{what} '{subject}' is a number; {op} {value!r} is not")
-            elif fact.type == "bool":
-                if not isinstance(value, bool):
-                    self.error(path, f"{what} '{subject}' is true or false; {op} {value!r} is not")
-            elif fact.type == "enum":
-                if str(value) not in fact.values:
-                    self.error(path, f"{what} '{subject}' has no value '{value}'{did_you_mean(str(value), fact.values)}"
-                                     f"; allowed: {', '.join(fact.values)}")
-            elif fact.type == "catalog":
-                catalog = self.catalogs.get(fact.catalog)
-                if catalog is not None and catalog.by_id(str(value)) is None:
-                    self.error(path, f"{what} '{subject}': unknown {fact.catalog} id '{value}'"
-                                     f"{did_you_mean(str(value), catalog.ids())}")
-            if OPERATORS[op].operand == "number" and fact.type not in ("number", "integer"):
-                self.error(path, f"'{op}' compares numbers, but {what} '{subject}' is {fact.type}")
-
-    # -- actions -------------------------------------------------------------------------------
-    def actions(self, raw: Any, catalog: Catalog | None) -> list[Action]:
-        """The conclusions under ``then``, one builder per action kind (the schema checked the kinds)."""
-        if not isinstance(raw, dict):
-            return []
-        builders = {"warn": self._warn_action, "exclude": self._exclude_actions, "score": self._score_actions,
-                    "require": self._require_actions}
-        return [action for kind, value in raw.items() if kind in builders
-                for action in builders[kind](value, ("then", kind), catalog)]
-
-    def _warn_action(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
-        if not isinstance(value, dict):
-            return []
-        self.check_template(str(value.get("message", "")), (*path, "message"), catalog)
-        return [Action("warn", warning=str(value.get("id", "")), message=str(value.get("message", "")),
-                       level=str(value.get("level", "warning")))]
-
-    def _exclude_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
-        if isinstance(value, str):  # exclude the joined entry
-            return [Action("exclude", decision=value)] if self.check_decision(value, path, catalog, joined=True) \
-                else []
-        out: list[Action] = []
-        for decision, ids in (value.items() if isinstance(value, dict) else ()):
-            if self.check_decision(decision, (*path, decision), None, joined=False):
-                for j, option in enumerate(ids):
-                    self.check_option(decision, option, (*path, decision, j))
-                    out.append(Action("exclude", decision=decision, option=option))
-        return out
-
-    def _score_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
-        out: list[Action] = []
-        for decision, points in (value.items() if isinstance(value, dict) else ()):
-            if isinstance(points, int | float):  # score the joined entry
-                if self.check_decision(decision, (*path, decision), catalog, joined=True):
-                    out.append(Action("score", decision=decision, points=float(points)))
-            elif isinstance(points, dict) and self.check_decision(decision, (*path, decision), None, joined=False):
-                for option, pts in points.items():
-                    self.check_option(decision, option, (*path, decision, option))
-                    out.append(Action("score", decision=decision, option=option, points=float(pts)))
-        return out
-
-    def _require_actions(self, value: Any, path: Path_, catalog: Catalog | None) -> list[Action]:
-        out: list[Action] = []
-        for decision, option in (value.items() if isinstance(value, dict) else ()):
-            if self.check_decision(decision, (*path, decision), None, joined=False):
-                self.check_option(decision, option, (*path, decision))
-                out.append(Action("require", decision=decision, option=option))
-        return out
-
-    def check_decision(self, decision: str, path: Path_, catalog: Catalog | None, *, joined: bool) -> bool:
-        spec = DECISIONS.get(decision)
-        if spec is None:
-            self.error(path, f"unknown decision '{decision}'{did_you_mean(decision, DECISIONS)}; "
-                             f"decisions: {', '.join(DECISIONS)}")
-            return False
-        if spec.stage != self.stage:
-            self.error(path, f"decision '{decision}' is made in the {spec.stage} stage, "
-                             f"but this rule set runs in the {self.stage} stage")
-            return False
-        if joined:
-            if catalog is None:
-                self.error(path, f"'{decision}' without ids acts on the joined entry; add 'for: {spec.catalog}' "
-                                 f"or list the ids")
-                return False
-            if catalog.name != spec.catalog:
-                self.error(path, f"decision '{decision}' chooses among '{spec.catalog}', but the rule joins "
-                                 f"'{catalog.name}'")
-                return False
-        return True
-
-    def check_option(self, decision: str, option: str, path: Path_) -> None:
-        spec = DECISIONS[decision]
-        catalog = self.catalogs.get(spec.catalog)
-        if catalog is None:
-            return
-        entry = catalog.by_id(option)
-        options = [e.id for e in catalog.entries if not spec.kind or e.get("kind") == spec.kind]
-        if entry is None or option not in options:
-            self.error(path, f"decision '{decision}' has no option '{option}'{did_you_mean(option, options)}")
-
-    def check_template(self, text: str, path: Path_, catalog: Catalog | None) -> None:
-        visible = self.visible_facts()
-        for match in PLACEHOLDER.finditer(text):
-            head, attr = match.group(1), match.group(2)
-            if head == "plan":
-                axes = self.loader.plan_axes
-                if self.stage != "plan":
-                    if "plan" not in self.raw:  # with a plan: clause, plan_clause has said it already
-                        self.error(path, f"placeholder '{match.group(0)}' names a plan value, which only rules of "
-                                         f"the plan stage have; this rule set runs in the {self.stage} stage")
-                elif attr not in axes:
-                    self.error(path, f"placeholder '{match.group(0)}': unknown plan axis '{attr}'"
-                                     f"{did_you_mean(str(attr), axes)}; plan axes: {', '.join(axes)}")
-                elif attr not in self.tested_axes:
-                    self.error(path, f"placeholder '{match.group(0)}' needs the plan axis '{attr}' in the rule's "
-                                     f"plan: clause (it names the plan value the rule matched)")
-            elif head == "entry":
-                if catalog is None:
-                    self.error(path, f"placeholder '{match.group(0)}' needs 'for: <catalog>'")
-                elif attr and attr != "id" and not any(attr in e.attrs for e in catalog.entries):
-                    names = {a for e in catalog.entries for a in e.attrs}
-                    self.error(path, f"placeholder '{match.group(0)}': catalog '{catalog.name}' has no attribute "
-                                     f"'{attr}'{did_you_mean(attr, names)}")
-            elif attr is None and head not in visible and head in self.facts:
-                self.error(path, f"placeholder '{match.group(0)}': fact '{head}' is derived only before the "
-                                 f"{self.facts[head].derived_stage} stage; this rule runs in the {self.stage} stage")
-            elif attr is not None or head not in visible:
-                self.error(path, f"placeholder '{match.group(0)}' names no fact{did_you_mean(head, visible)}")

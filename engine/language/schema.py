@@ -64,41 +64,11 @@ def _describe(doc: Document, error: ValidationError) -> list[Problem]:
     else:
         text = error.message if len(error.message) <= MAX_MESSAGE else error.message[:MAX_MESSAGE] + "… (cut)"
     message = text
-    entry = _catalog_entry(doc, path)
-    if entry is not None:   # a catalog attribute: name the entry, and the value that is wrong
-        label, key = entry
-        if error.validator == "type":
-            shown = repr(error.instance) if isinstance(error.instance, str | int | float | bool) else \
-                _json_type(error.instance)
-            text = f"must be {_article(error.validator_value)}, got {shown}"
-        return [doc.problem(path, f"{label}: {key}{' ' if error.validator == 'type' else ': '}{text}"
-                            if key else f"{label}: {text}")]
     if error.validator == "required":
         message = f"{where}: {text}"
     elif error.validator in ("type", "enum", "pattern", "minItems", "minLength", "oneOf", "minProperties"):
         message = f"'{where}': {text}"
     return [doc.problem(path, message)]
-
-
-def _catalog_entry(doc: Document, path: tuple[object, ...]) -> tuple[str, str] | None:
-    """("gpus entry 'h100-80gb'", "vram_gib") for a path inside a catalog entry, else None."""
-    data = doc.data
-    if not (isinstance(data, dict) and isinstance(data.get("catalog"), str) and len(path) >= 2
-            and path[0] == "entries" and isinstance(path[1], int)):
-        return None
-    entries = data.get("entries")
-    entry = entries[path[1]] if isinstance(entries, list) and path[1] < len(entries) else None
-    name = entry.get("id") if isinstance(entry, dict) else None
-    label = f"{data['catalog']} entry {name!r}" if isinstance(name, str) else f"{data['catalog']} entry {path[1] + 1}"
-    return label, ".".join(str(p) for p in path[2:])
-
-
-def _article(wanted: object) -> str:
-    names = {"number": "a number", "integer": "an integer", "boolean": "true or false", "string": "a string",
-             "array": "a list", "object": "a mapping", "null": "null"}
-    if isinstance(wanted, list):
-        return " or ".join(names.get(str(w), str(w)) for w in wanted)
-    return names.get(str(wanted), str(wanted))
 
 
 def _json_type(value: object) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 from engine.decide.search import ESTIMATE_INPUTS, Planner
 from engine.decide.space import PINNABLE
 from engine.errors import ConstraintError, Problem, RuleFileError
-from engine.estimate import hardware, memory
 from engine.inputs.facts import normalise
 from engine.inputs.modelconfig import ConfigShape
+from engine.language.catalog import Gpu, MemoryConstants
 from engine.language.ir import STAGES, CatalogEntry, Rule, RuleBase
 from engine.language.loader import load_rules
 from engine.pipeline.run import Run
@@ -48,8 +48,8 @@ class Engine:
     rulebase: RuleBase
     runtime: DurableRuntime
     today: dt.date = field(default_factory=dt.date.today)
-    constants: memory.MemoryConstants = field(init=False)
-    gpus: list[hardware.Gpu] = field(init=False)
+    constants: MemoryConstants = field(init=False)
+    gpus: list[Gpu] = field(init=False)
     rules_by_stage: dict[str, dict[str, Rule]] = field(init=False)
     entries: dict[str, tuple[CatalogEntry, ...]] = field(init=False)
     planner: Planner = field(init=False)
@@ -82,30 +82,15 @@ class Engine:
         return run.run()
 
 
-def _estimator_inputs(rulebase: RuleBase) -> tuple[memory.MemoryConstants, list[hardware.Gpu]]:
-    """The memory constants and GPUs, with every model shape built once to check it; RuleFileError with
-    each unreadable entry at its location (``hidden_size: "4096"`` passes the YAML schema, not this)."""
-    cat = rulebase.catalogs
-    problems: list[Problem] = []
-
-    def built(entry: CatalogEntry, make: Any) -> Any:
-        try:
-            return make({"id": entry.id, **entry.attrs})
-        except (ValueError, TypeError) as exc:
-            problems.append(Problem(entry.loc.file, entry.loc.line, entry.loc.col, str(exc)))
-            return None
-
-    gpus = [g for g in (built(e, hardware.Gpu.from_entry) for e in cat["gpus"].entries) if g is not None]
-    for entry in cat["models"].entries:
-        built(entry, memory.ModelShape.from_entry)
-    constants = None
-    try:
-        constants = memory.MemoryConstants.from_entries([{"id": e.id, **e.attrs} for e in cat["memory"].entries])
-    except (ValueError, TypeError) as exc:
-        problems.append(Problem(cat["memory"].file, 1, 1, str(exc)))
-    if problems or constants is None:
-        raise RuleFileError(problems)
-    return constants, gpus
+def _estimator_inputs(rulebase: RuleBase) -> tuple[MemoryConstants, list[Gpu]]:
+    """The memory constants and GPUs: records the loader built and checked (engine/language/records.py), so
+    an entry the estimators cannot read was a located problem of the rule files already."""
+    missing = [name for name in ("gpus", "models", "memory", "platforms", "sharding") if name not in rulebase.catalogs]
+    if missing:
+        raise RuleFileError([Problem(rulebase.root, 1, 1, f"catalog '{name}' (rules/catalog/{name}.yaml) is "
+                                                          "missing: the estimators and the planner read it")
+                             for name in missing])
+    return rulebase.records.constants, list(rulebase.records.gpus)
 
 
 @lru_cache(maxsize=8)

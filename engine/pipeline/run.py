@@ -15,9 +15,11 @@ from engine.decide.search import Outcome
 from engine.decide.tally import DecisionResult, format_value, render_template, tally
 from engine.decide.view import LazyDecisions, plan_decisions
 from engine.estimate import hardware, memory
+from engine.estimate.shapes import generic_shape
 from engine.explain.advisories import engine_warning
 from engine.explain.recommendation import Advisory, Estimate, TraceStep
 from engine.inputs.modelconfig import ConfigShape
+from engine.language.catalog import Gpu, ModelShape
 from engine.language.decisions import DECISIONS
 from engine.language.ir import Rule
 from engine.render.views import Report
@@ -132,12 +134,10 @@ class Run:
         self.derived[name] = how
 
     # -- model ---------------------------------------------------------------------------------
-    def _shape(self) -> memory.ModelShape:
+    def _shape(self) -> ModelShape:
         model_id = self.facts.get("model")
         if model_id:
-            entry = self.rb.catalogs["models"].by_id(model_id)
-            assert entry is not None  # normalise() checked the id
-            shape = memory.ModelShape.from_entry({"id": entry.id, **entry.attrs})
+            shape = self.rb.records.models[model_id]  # normalise() checked the id, the loader the shape
             given_b = self.facts.get("model_params_b")
             if given_b is not None and abs(float(given_b) - shape.params_b) > 0.1 * shape.params_b:
                 self._warn("model-size-ignored", f"model_params_b = {given_b} is ignored: {model_id} has "
@@ -145,9 +145,9 @@ class Run:
             return shape
         if self.model_config is not None:
             return self.model_config.shape
-        return memory.generic_shape(float(self.facts["model_params_b"]))
+        return generic_shape(float(self.facts["model_params_b"]))
 
-    def _gpu(self, gpu_id: str | None) -> hardware.Gpu | None:
+    def _gpu(self, gpu_id: str | None) -> Gpu | None:
         return next((g for g in self.gpus if g.id == gpu_id), None)
 
     def entry_label(self, catalog: str, entry_id: Any) -> str:
@@ -180,7 +180,7 @@ class Run:
         self._set("per_gpu_gib", round(plan.per_gpu_gib, 2), "memory estimate per GPU, with the CUDA context")
         self._estimate_cost(plan, training, gpu)
 
-    def _estimate_cost(self, plan: Plan, training: memory.TrainingSetup, gpu: hardware.Gpu) -> None:
+    def _estimate_cost(self, plan: Plan, training: memory.TrainingSetup, gpu: Gpu) -> None:
         setup, offer = plan.setup, plan.offer
         if "train_hours" in self.facts:
             how = "given (train_hours)"
@@ -332,7 +332,7 @@ class Run:
         if not sizes:
             return ""
         for size in sizes:  # only the shape changes, not the facts the rules read: the same effects hold
-            found = self.engine.planner.search(self.facts, memory.generic_shape(size), self.effects).result.best
+            found = self.engine.planner.search(self.facts, generic_shape(size), self.effects).result.best
             if found is not None and found.total_usd is not None and found.total_usd <= budget:
                 return f"a model of about {size:g}B parameters: {found.total_usd:.2f} USD ({describe(found)})"
         return ""

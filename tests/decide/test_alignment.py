@@ -94,7 +94,7 @@ def test_grpo_does_not_fit_where_sft_just_fits() -> None:
 def test_moe_flops_count_the_active_experts_only() -> None:
     mixtral = Engine.for_rules().rulebase.catalogs["models"].by_id("mixtral-8x7b-v0.1")
     assert mixtral is not None
-    from engine.estimate.memory import ModelShape
+    from engine.language.catalog import ModelShape
 
     shape = ModelShape.from_entry({"id": mixtral.id, **mixtral.attrs})
     assert shape.active_params == pytest.approx(12.9e9, rel=0.05)   # Mistral AI: 46.7B total, 12.9B active

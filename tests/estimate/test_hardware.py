@@ -10,14 +10,14 @@ import pytest
 import yaml
 
 from engine.estimate.hardware import (
-    Gpu,
     GpuFit,
     fit_gpus,
     suggestions_if_not_fitting,
     training_flops_per_token,
     training_hours,
 )
-from engine.estimate.memory import MemoryConstants, ModelShape, TrainingSetup, estimate_memory
+from engine.estimate.memory import TrainingSetup, estimate_memory
+from engine.language.catalog import Gpu, MemoryConstants, ModelShape
 
 CATALOG = Path(__file__).resolve().parents[2] / "rules" / "catalog"
 

@@ -16,14 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devtools import calibration
-from engine.estimate.memory import (
-    MemoryConstants,
-    MemoryEstimate,
-    ModelShape,
-    TrainingSetup,
-    estimate_memory,
-    generic_shape,
-)
+from engine.estimate.memory import MemoryEstimate, TrainingSetup, estimate_memory
+from engine.estimate.shapes import generic_shape
+from engine.language.catalog import MemoryConstants, ModelShape
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "rules" / "catalog"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from engine.estimate.memory import ModelShape
+from engine.language.catalog import ModelShape
 from engine.pipeline import Engine
 
 ROOT = Path(__file__).resolve().parents[2]

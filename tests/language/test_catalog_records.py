@@ -1,67 +1,109 @@
-"""What the engine reads of a catalog entry is typed and ranged at load time (issue 16): a wrong value in a
-catalog file is a located problem of `tuneplan check` and `recommend` (exit 1), never an estimator's crash
-(exit 3) in the middle of a recommendation."""
+"""Issue 16, catalogs: every entry the engine computes with is checked and typed when the rules load, so a
+mistake in a catalog file is a located problem (exit 1 from check and recommend), never an internal error."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engine import RuleFileError, load_rules
+from engine.decide import space
+from engine.estimate import memory
+from engine.language import records
+from engine.language.catalog import Gpu, ModelShape
+from engine.language.ir import RuleBase
+from engine.language.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# (catalog, text replaced, replacement, message printed after file:line:col, the text that line:col points at)
 CASES = [
-    # (catalog file, the line as shipped (a regex), the line written instead, the message)
-    ("models.yaml", r"hidden_size: 4096", 'hidden_size: "4096"',
-     "models entry 'llama-3.1-8b': hidden_size must be an integer, got '4096'"),
-    ("gpus.yaml", r"vram_gib: [0-9.]+", "vram_gib: lots", "gpus entry 't4': vram_gib must be a number, got 'lots'"),
-    ("gpus.yaml", r"bf16: false", "bf16: no-way", "gpus entry 't4': bf16 must be true or false, got 'no-way'"),
-    ("platforms.yaml", r"usd_per_gpu_hour: [0-9.]+", "usd_per_gpu_hour: -1",
-     "platforms entry 'colab': prices.0.usd_per_gpu_hour: -1 is less than the minimum of 0"),
-    ("models.yaml", r"layers: 32", "layers: 0", "models entry 'llama-3.1-8b': layers: 0 is less than the minimum of 1"),
-    ("memory.yaml", r"value: [0-9.]+", "value: .inf", "'.inf' is not a finite number"),
-    ("sharding.yaml", r"scaling_efficiency: [0-9.]+", "scaling_efficiency: 1.5", "is greater than the maximum of 1"),
-    ("models.yaml", r"\n    vocab_size: \d+", "", "models entry 'llama-3.2-1b': 'vocab_size' is a required property"),
+    ("models", "    hidden_size: 4096\n", '    hidden_size: "4096"\n',
+     "model 'llama-3.1-8b': hidden_size must be a whole number, got '4096'", 'hidden_size: "4096"'),
+    ("gpus", "    vram_gib: 15.0\n", "    vram_gib: lots\n", "gpu 't4': vram_gib must be a number, got 'lots'",
+     "vram_gib: lots"),
+    ("platforms", "usd_per_gpu_hour: 0.107\n", "usd_per_gpu_hour: -0.107\n",
+     "platform 'colab': prices[1].usd_per_gpu_hour must be >= 0, got -0.107", "usd_per_gpu_hour: -0.107"),
+    ("platforms", "usd_per_gpu_hour: 0.107\n", "usd_per_gpu_hour: 0\n",
+     "platform 'colab': prices[1].usd_per_gpu_hour must be > 0 for a rented tier ('subscription'), got 0",
+     "usd_per_gpu_hour: 0"),
+    ("models", "    layers: 16\n", "", "model 'llama-3.2-1b': needs 'layers'", "id: llama-3.2-1b"),
+    ("gpus", "    vram_gib: 15.0\n", "    vram_gib: .inf\n",
+     "'.inf' is not a finite number; write a finite number, or quote it if it is text", ".inf"),
+    ("memory", "    value: 0.35\n", '    value: "high"\n',
+     "memory constant 'mfu-default': value must be a number, got 'high'", 'value: "high"'),
+    ("memory", "    value: 1.05\n", "    value: 0\n", "memory constant 'qlora-time-factor': value must be > 0, got 0",
+     "id: qlora-time-factor"),
+    ("sharding", "    memory: zero3\n", "    memory: zero4\n",
+     "strategy 'zero3': memory must be one of ddp, zero1, zero2, zero3, fsdp, fsdp-cp, got 'zero4'", "memory: zero4"),
+    ("methods", "    default_precision: mixed", "    default_precision: fp8",
+     "method 'full': default_precision must be one of mixed, bf16, fp16, got 'fp8'", "default_precision: fp8"),
+    ("tools", "    memory_savings: unsloth", "    memory_savings: lots",
+     "tool 'unsloth': memory_savings must be one of unsloth, got 'lots'", "memory_savings: lots"),
+    ("alignment", "    sequences_per_example: 2\n", "    sequences_per_example: two\n",
+     "stage 'dpo': sequences_per_example must be a whole number, got 'two'", "sequences_per_example: two"),
+    ("models", "    active_experts: 2\n", "    active_experts: 9\n", "active_experts 9 > experts 8", None),
+    ("platforms", "  - gpu: t4\n        usd_per_gpu_hour: 0.107", "  - gpu: t5\n        usd_per_gpu_hour: 0.107",
+     "platform 'colab': prices[1]: unknown gpu 't5'", "gpu: t5"),
 ]
 
 
-def _broken(tmp_path: Path, name: str, shipped: str, written: str) -> Path:
-    shutil.copytree(ROOT / "rules", tmp_path / "rules")
-    shutil.copytree(ROOT / "facts", tmp_path / "facts")
-    path = tmp_path / "rules" / "catalog" / name
-    text = path.read_text(encoding="utf-8")
-    changed = re.sub(shipped, written, text, count=1)
-    assert changed != text, f"{shipped!r} not found in {name}"
-    path.write_text(changed, encoding="utf-8")
-    return tmp_path / "rules"
+def _seed(rules: Path, catalog: str, old: str, new: str) -> str:
+    path = rules / "catalog" / f"{catalog}.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+    return path.read_text()
 
 
-@pytest.mark.parametrize(("name", "shipped", "written", "message"), CASES, ids=[c[2] or c[1] for c in CASES])
-def test_a_wrong_catalog_value_is_a_located_problem(tmp_path: Path, name: str, shipped: str, written: str,
-                                                    message: str) -> None:
-    rules = _broken(tmp_path, name, shipped, written)
-    with pytest.raises(RuleFileError) as info:
-        load_rules(rules)
-    problems = [p for p in info.value.problems if p.file.endswith(name)]
-    assert len(problems) == 1 and problems[0].line > 0 and message in problems[0].message, info.value.problems
+@pytest.mark.parametrize("catalog, old, new, message, pointed", CASES)
+def test_a_catalog_mistake_is_a_located_load_error(rules_copy: Path, cli: Any, catalog: str, old: str, new: str,
+                                                     message: str, pointed: str | None) -> None:
+    text = _seed(rules_copy, catalog, old, new)
+    code, out, _ = cli("check", str(rules_copy))
+    assert code == 1, out
+    found = re.search(rf"{catalog}\.yaml:(\d+):(\d+): (.*)", out)
+    assert found is not None and message in found.group(3), out
+    if pointed is not None:   # line and column point at the mistake: the attribute, or the entry it lacks
+        line = text.splitlines()[int(found.group(1)) - 1]
+        assert line.find(pointed) + 1 == int(found.group(2)) > 0, (line, found.group(2))
+    code, _, err = cli("recommend", "--rules", str(rules_copy), "--model", "llama-3.2-1b")
+    assert code == 1 and message in err and "internal error" not in err, err
 
 
-def test_check_and_recommend_exit_1_with_the_location(tmp_path: Path) -> None:
-    rules = _broken(tmp_path, "models.yaml", r"hidden_size: 4096", 'hidden_size: "4096"')
-    env = {**os.environ, "TUNEPLAN_CACHE_DIR": "off"}
-    for argv in (["check", "--rules", str(rules)],
-                 ["recommend", "--rules", str(rules), "--model", "llama-3.1-8b", "--format", "json"]):
-        done = subprocess.run([sys.executable, "-m", "engine.cli.main", *argv], capture_output=True, text=True,
-                              check=False, timeout=300, env=env)
-        assert done.returncode == 1, (argv, done.stdout, done.stderr)
-        out = done.stdout + done.stderr
-        assert re.search(r"models\.yaml:\d+:\d+: models entry 'llama-3\.1-8b': hidden_size must be an integer, "
-                         r"got '4096'", out), out
-        assert "Traceback" not in out and "internal error" not in out
+def test_a_missing_memory_constant_is_named(rules_copy: Path, cli: Any) -> None:
+    path = rules_copy / "catalog" / "memory.yaml"
+    text = path.read_text()
+    start = text.index("  - id: qlora-time-factor")
+    path.write_text(text[:start] + text[text.index("  - id:", start + 1):])
+    code, out, _ = cli("check", str(rules_copy))
+    assert code == 1 and "memory constants missing (the estimators read them): qlora-time-factor" in out, out
+
+
+def test_the_records_are_what_the_raw_entries_build(rulebase: RuleBase) -> None:
+    """The typed records equal what from_entry builds from the raw entries (calibration scripts use it)."""
+    cat = rulebase.catalogs
+    assert rulebase.records.gpus == tuple(Gpu.from_entry({"id": e.id, **e.attrs}) for e in cat["gpus"].entries)
+    assert dict(rulebase.records.models) == {e.id: ModelShape.from_entry({"id": e.id, **e.attrs})
+                                             for e in cat["models"].entries}
+    assert dict(rulebase.records.constants.values) == {e.id: float(e.attrs["value"]) for e in cat["memory"].entries}
+    prices = sum(len(e.get("prices") or []) for e in cat["platforms"].entries)
+    assert sum(len(p.prices) for p in rulebase.records.platforms) == prices
+    assert set(rulebase.records.strategies) == set(cat["sharding"].ids())
+    assert space.owned_platform(rulebase) == next(e.id for e in cat["platforms"].entries if e.get("billing") == "owned")
+
+
+def test_the_record_schema_agrees_with_the_memory_model() -> None:
+    """What the loader accepts is what the estimators know: strategies, tool savings, precisions, methods, and
+    every memory constant the estimators read."""
+    defs = load_schema("records")["$defs"]
+    assert tuple(defs["sharding"]["properties"]["memory"]["enum"]) == memory.SHARDINGS
+    assert tuple(defs["tools"]["properties"]["memory_savings"]["enum"]) == memory.TOOL_SAVINGS
+    assert tuple(defs["methods"]["properties"]["default_precision"]["enum"]) == memory.PRECISIONS
+    assert records.METHODS == memory.METHODS
+    source = "".join(p.read_text() for p in (ROOT / "engine" / "estimate").glob("*.py"))
+    read = set(re.findall(r'get\("([a-z0-9-]+)"\)', source)) | set(re.findall(r'"(step-floor-ms-per-layer-[a-z]+)"',
+                                                                             source))
+    assert read == set(records.CONSTANTS)

@@ -336,7 +336,7 @@ def test_an_unchanged_tree_is_not_rehashed_and_a_change_is_never_missed(rules_co
 
 
 @pytest.mark.parametrize("catalog, old, new, message", [
-    ("models", "hidden_size: 2048", 'hidden_size: "2048"', "model entry 'llama-3.2-1b': hidden_size must be an integer"),
+    ("models", "hidden_size: 2048", 'hidden_size: "2048"', "model 'llama-3.2-1b': hidden_size must be a whole number, got '2048'"),
     ("gpus", "vram_gib: 15.0", 'vram_gib: "lots"', "vram_gib"),
 ])
 def test_an_entry_the_estimators_cannot_read_is_a_located_problem_not_a_crash(
