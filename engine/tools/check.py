@@ -7,9 +7,10 @@ from pathlib import Path
 
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.inputs.facts import normalise
+from engine.inputs.profiles import read_profile
 from engine.language.ir import PLACEHOLDER, CatalogEntry, Comparison, Condition, FactRef, Group, Rule, RuleBase
 from engine.language.loader import DEFAULT_RULES, load_rules
-from engine.language.yamlsource import Document, iter_yaml_files, read_yaml
+from engine.language.yamlsource import Document, Path_, iter_yaml_files
 
 
 def _rules_root(path: Path) -> Path | None:
@@ -129,7 +130,7 @@ def _compiled(rules_dir: str) -> list[Problem]:
         return [Problem(rules_dir, 1, 1, str(exc))]
 
 
-def _model_config_problem(doc: Document, where: tuple[str, ...], config: Path) -> list[Problem]:
+def _model_config_problem(doc: Document, where: Path_, config: Path) -> list[Problem]:
     from engine.inputs.modelconfig import ModelConfigError, read_model_config
 
     try:
@@ -141,15 +142,12 @@ def _model_config_problem(doc: Document, where: tuple[str, ...], config: Path) -
 
 def check_profile(path: Path, rulebase: RuleBase) -> list[Problem]:
     """Problems of one constraint profile: YAML, shape, and every fact against the schema."""
-    doc, problems = read_yaml(path)
-    if doc is None:
+    profile, problems = read_profile(path)
+    if profile is None:
         return problems
-    data = doc.data.get("constraints", doc.data) if isinstance(doc.data, dict) else doc.data
-    prefix: tuple[str, ...] = ("constraints",) if isinstance(doc.data, dict) and "constraints" in doc.data else ()
-    if not isinstance(data, dict):
-        return [doc.problem((), "a profile is a mapping of fact names to values (optionally under 'constraints:')")]
+    doc, prefix = profile.doc, profile.prefix
     out: list[Problem] = []
-    for name, value in data.items():
+    for name, value in profile.constraints.items():
         if name == "model_config":   # a config.json beside the profile, read as `recommend` reads it
             out.extend(_model_config_problem(doc, (*prefix, name), path.parent / str(value)))
             continue

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.errors import ConstraintError, Problem, RuleFileError
 from engine.explain.advisories import ENGINE_WARNINGS
+from engine.inputs.profiles import read_profile
 from engine.language.ir import RuleBase
 from engine.language.loader import PROJECT_ROOT
 from engine.language.schema import check_shape
@@ -90,10 +91,9 @@ def scenario_constraints(doc: Document, index: int, scenario: Mapping[str, Any])
     constraints: dict[str, Any] = {}
     path, problems = profile_path(doc, index, scenario)
     if path is not None:
-        profile_doc, problems = read_yaml(path)
-        if profile_doc is not None:
-            data = profile_doc.data
-            constraints.update(data.get("constraints", data) if isinstance(data, dict) else {})
+        profile, problems = read_profile(path)
+        if profile is not None:
+            constraints.update(profile.constraints)
     constraints.update(scenario.get("constraints", {}))
     return constraints, problems
 

@@ -145,12 +145,12 @@ def test_check_reports_bad_profiles(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_an_internal_error_exits_3_without_traceback(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.pipeline
+    import engine.pipeline.run
 
     def boom(*_: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(engine.pipeline._Run, "run", boom)
+    monkeypatch.setattr(engine.pipeline.run.Run, "run", boom)
     code, _, err = cli("recommend", "--model", "llama-3.1-8b")
     assert code == 3
     assert "internal error (RuntimeError: simulated bug); this is a bug" in err and "Traceback" not in err

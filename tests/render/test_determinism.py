@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROFILES = sorted((ROOT / "facts" / "profiles").glob("*.yaml"))
 _PRINT_DIGESTS = """
 import hashlib, json, sys
-from engine.cli.commands.recommend import profile_facts
+from engine.inputs.profiles import profile_facts
 from engine.pipeline import Engine
 engine = Engine.for_rules()
 for path in sys.argv[1:]:
@@ -74,7 +74,7 @@ def engine() -> Engine:
 
 
 def test_profiles_render_identically_twice_in_one_process(engine: Engine) -> None:
-    from engine.cli.commands.recommend import profile_facts
+    from engine.inputs.profiles import profile_facts
 
     for path in PROFILES:
         first = views(engine.recommend(profile_facts(path)))
@@ -83,7 +83,7 @@ def test_profiles_render_identically_twice_in_one_process(engine: Engine) -> Non
 
 
 def test_profiles_render_identically_in_other_processes_and_hash_seeds(engine: Engine) -> None:
-    from engine.cli.commands.recommend import profile_facts
+    from engine.inputs.profiles import profile_facts
 
     here = {str(p): digests(engine.recommend(profile_facts(p))) for p in PROFILES}
     for seed in ("0", "4242"):

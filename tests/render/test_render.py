@@ -11,8 +11,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from engine.cli.commands.recommend import profile_facts
 from engine.cli.main import main
+from engine.inputs.profiles import profile_facts
 from engine.pipeline import REFERENCE_DATE, Engine
 from engine.render.dot import render_dot
 

@@ -7,7 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from engine.cli.commands.recommend import profile_facts
+from engine.inputs.profiles import profile_facts
 from engine.language.ir import RuleBase
 from engine.language.loader import PROJECT_ROOT, load_rules
 from engine.tools.fileio import write_atomic

@@ -12,8 +12,8 @@ from typing import Any
 
 from engine.errors import RuleFileError, UsageError, UserError
 from engine.inputs.facts import constraint_specs
+from engine.inputs.profiles import profile_facts
 from engine.language.ir import RuleBase
-from engine.language.yamlsource import read_yaml
 from engine.tools.fileio import write_atomic
 
 NAME = "recommend"
@@ -71,20 +71,6 @@ def _date(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
-
-
-def profile_facts(path: str | Path) -> dict[str, Any]:
-    """The constraint facts of a profile file (a mapping, optionally under ``constraints:``)."""
-    doc, problems = read_yaml(Path(path))
-    if doc is None:
-        raise RuleFileError(problems)
-    data = doc.data
-    if isinstance(data, dict) and "constraints" in data:
-        data = data["constraints"]
-    if not isinstance(data, dict):
-        raise RuleFileError([doc.problem((), "a profile is a mapping of fact names to values "
-                                             "(optionally under 'constraints:')")])
-    return dict(data)
 
 
 def gather_facts(args: argparse.Namespace) -> dict[str, Any]:
